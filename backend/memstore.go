@@ -1,0 +1,185 @@
+package backend
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// MemStore is a Store in process memory, for tests and examples: the same
+// semantics as the database stores, no persistence, one process only. User
+// IDs are compared with ==. Safe for concurrent use; every call takes one
+// mutex, and UserSessions and DeleteExpired scan all sessions.
+type MemStore struct {
+	mu   sync.Mutex
+	rows map[string]*Record
+	inv  Invalidator
+}
+
+// NewMemStore returns an empty MemStore.
+func NewMemStore() *MemStore { return &MemStore{rows: map[string]*Record{}} }
+
+var _ Store = (*MemStore)(nil)
+
+func memRecord(rec *Record) *Record {
+	c := rec.Clone()
+	c.UserAgent = NormalizeUserAgent(c.UserAgent)
+	if c.IP != "" {
+		c.IP = NormalizeIP(c.IP)
+	}
+	return c
+}
+
+// Get implements Store.
+func (s *MemStore) Get(_ context.Context, key string, now time.Time) (*Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.rows[key]
+	if !ok || !r.ExpireDate.After(now) {
+		return nil, ErrNotFound
+	}
+	return r.Clone(), nil
+}
+
+// Insert implements Store.
+func (s *MemStore) Insert(_ context.Context, rec *Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.rows[rec.Key]; ok {
+		return ErrKeyExists
+	}
+	s.rows[rec.Key] = memRecord(rec)
+	return nil
+}
+
+// Update implements Store.
+func (s *MemStore) Update(_ context.Context, rec *Record, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.rows[rec.Key]
+	if !ok || !old.ExpireDate.After(now) {
+		return ErrSessionInterrupted
+	}
+	c := memRecord(rec)
+	c.CreatedAt = old.CreatedAt
+	s.rows[rec.Key] = c
+	return nil
+}
+
+// Rotate implements Store.
+func (s *MemStore) Rotate(_ context.Context, oldKey string, rec *Record, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.rows[rec.Key]; ok {
+		return ErrKeyExists
+	}
+	old, ok := s.rows[oldKey]
+	if !ok || !old.ExpireDate.After(now) {
+		return ErrSessionInterrupted
+	}
+	delete(s.rows, oldKey)
+	s.rows[rec.Key] = memRecord(rec)
+	return nil
+}
+
+// Delete implements Store.
+func (s *MemStore) Delete(_ context.Context, keys ...string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, k := range keys {
+		if _, ok := s.rows[k]; ok {
+			delete(s.rows, k)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// DeleteExpired implements Store.
+func (s *MemStore) DeleteExpired(_ context.Context, now time.Time, limit int) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, r := range s.rows {
+		if n == limit {
+			break
+		}
+		if !r.ExpireDate.After(now) {
+			delete(s.rows, k)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// UserSessions implements Store.
+func (s *MemStore) UserSessions(_ context.Context, userID any, now time.Time) ([]*Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*Record
+	for _, r := range s.rows {
+		if r.UserID != nil && r.UserID == userID && r.ExpireDate.After(now) {
+			out = append(out, r.Clone())
+		}
+	}
+	SortByActivity(out)
+	return out, nil
+}
+
+// SetInvalidator implements Store. MemStore has no writes outside the Store
+// API, so it never calls the Invalidator; it keeps it for DeleteWhere.
+func (s *MemStore) SetInvalidator(inv Invalidator) {
+	s.mu.Lock()
+	s.inv = inv
+	s.mu.Unlock()
+}
+
+// DeleteWhere deletes the sessions match selects, as an app's ent delete by
+// predicate would, and reports the live ones among them (expiring after now)
+// to the Invalidator. It returns how many rows went.
+func (s *MemStore) DeleteWhere(ctx context.Context, now time.Time, match func(*Record) bool) int {
+	s.mu.Lock()
+	var live []string
+	n := 0
+	for k, r := range s.rows {
+		if match(r) {
+			if r.ExpireDate.After(now) {
+				live = append(live, k)
+			}
+			delete(s.rows, k)
+			n++
+		}
+	}
+	inv := s.inv
+	s.mu.Unlock()
+	if inv != nil && len(live) > 0 {
+		inv.Invalidate(ctx, live)
+	}
+	return n
+}
+
+// Len returns the number of stored rows, live or expired.
+func (s *MemStore) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.rows)
+}
+
+// SortByActivity orders records newest last activity first, then by key, so
+// listings are stable.
+func SortByActivity(rs []*Record) {
+	slices.SortFunc(rs, func(a, b *Record) int {
+		if c := b.LastActivity.Compare(a.LastActivity); c != 0 {
+			return c
+		}
+		if a.Key < b.Key {
+			return -1
+		}
+		if a.Key > b.Key {
+			return 1
+		}
+		return 0
+	})
+}

@@ -1,0 +1,41 @@
+package backend
+
+import (
+	"net/netip"
+	"strings"
+	"unicode/utf8"
+)
+
+// MaxUserAgent is the most characters (runes) of a user agent that are stored.
+const MaxUserAgent = 300
+
+// NormalizeUserAgent returns ua as valid UTF-8 (invalid bytes become U+FFFD)
+// cut on a character boundary to at most MaxUserAgent characters. Stores
+// call it before every write, so all databases hold the same text.
+func NormalizeUserAgent(ua string) string {
+	if !utf8.ValidString(ua) {
+		ua = strings.ToValidUTF8(ua, "\uFFFD")
+	}
+	if len(ua) <= MaxUserAgent { // bytes >= runes: short strings are done
+		return ua
+	}
+	n := 0
+	for i := range ua {
+		if n == MaxUserAgent {
+			return ua[:i]
+		}
+		n++
+	}
+	return ua
+}
+
+// NormalizeIP returns ip in net/netip's canonical text, IPv4-mapped IPv6
+// unmapped and any zone stripped ("::ffff:10.0.0.1" gives "10.0.0.1"). Text
+// that is no address gives "".
+func NormalizeIP(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ""
+	}
+	return a.Unmap().WithZone("").String()
+}
