@@ -1,0 +1,183 @@
+// Package dburl opens a database from an Atlas-style URL, the one URL format
+// qsessions' CLI, demo and tests take:
+//
+//	postgres://user:pass@host:5432/db?sslmode=disable&search_path=public
+//	mysql://user:pass@host:3306/db     (maria:// and mariadb:// too)
+//	sqlite://path/to/file.db           (sqlite://file?mode=memory too)
+//
+// Each is translated to its driver's own configuration: pgx's ConnConfig,
+// go-sql-driver/mysql's Config with parseTime and loc=UTC, and a mattn
+// go-sqlite3 DSN with foreign keys on, WAL, a busy timeout and immediate
+// write transactions. No driver name is registered with database/sql: the
+// connectors are opened with sql.OpenDB, so an app may register any name.
+package dburl
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect"
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/mattn/go-sqlite3"
+)
+
+// DB is an open database and what the URL said about it.
+type DB struct {
+	// SQL is the connection pool.
+	SQL *sql.DB
+	// Dialect is ent's dialect name: dialect.Postgres, dialect.MySQL or
+	// dialect.SQLite.
+	Dialect string
+	// URL is the URL it was opened from, with any password removed.
+	URL string
+	// Schema is the database (MySQL), the first search_path entry
+	// (Postgres) or "main" (SQLite); "" when the URL names none.
+	Schema string
+}
+
+// Close closes the pool.
+func (d *DB) Close() error { return d.SQL.Close() }
+
+// ErrScheme is returned for a URL whose scheme is not one of the supported.
+var ErrScheme = errors.New("dburl: unsupported URL scheme (want postgres://, mysql://, maria:// or sqlite://)")
+
+// Redact returns u with its password replaced by "xxxxx", for messages.
+func Redact(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return p.Redacted()
+}
+
+// Open parses rawURL and opens a pool with sql.OpenDB. It does not connect;
+// call Ping to find out whether the server is there. Cost: parsing only.
+func Open(rawURL string) (*DB, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("dburl: parsing the database URL: %v", errors.Unwrap(err))
+	}
+	switch u.Scheme {
+	case "postgres", "postgresql":
+		return openPostgres(u)
+	case "mysql", "maria", "mariadb":
+		return openMySQL(u)
+	case "sqlite", "sqlite3", "file":
+		return openSQLite(u)
+	case "":
+		return nil, fmt.Errorf("%w: %q has no scheme", ErrScheme, Redact(rawURL))
+	default:
+		return nil, fmt.Errorf("%w: %q", ErrScheme, u.Scheme+"://")
+	}
+}
+
+func openPostgres(u *url.URL) (*DB, error) {
+	cfg, err := pgx.ParseConfig(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("dburl: postgres URL %q: %w", u.Redacted(), err)
+	}
+	schema := ""
+	if sp := cfg.RuntimeParams["search_path"]; sp != "" {
+		schema = strings.TrimSpace(strings.Split(sp, ",")[0])
+	}
+	return &DB{SQL: sql.OpenDB(stdlib.GetConnector(*cfg)), Dialect: dialect.Postgres, URL: u.Redacted(), Schema: schema}, nil
+}
+
+func openMySQL(u *url.URL) (*DB, error) {
+	cfg := mysql.NewConfig()
+	cfg.Net = "tcp"
+	cfg.Addr = u.Host
+	if u.Port() == "" && u.Host != "" {
+		cfg.Addr = net.JoinHostPort(u.Hostname(), "3306")
+	}
+	if u.User != nil {
+		cfg.User = u.User.Username()
+		cfg.Passwd, _ = u.User.Password()
+	}
+	cfg.DBName = strings.TrimPrefix(u.Path, "/")
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	cfg.MultiStatements = false
+	q := u.Query()
+	if v := q.Get("socket"); v != "" {
+		cfg.Net, cfg.Addr = "unix", v
+	}
+	if v := q.Get("timeout"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return nil, fmt.Errorf("dburl: mysql URL timeout %q: %w", v, err)
+		}
+		cfg.Timeout = d
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	// Times are sent as UTC literals and read back as UTC, whatever the
+	// server's time zone.
+	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
+	c, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("dburl: mysql URL %q: %w", u.Redacted(), err)
+	}
+	return &DB{SQL: sql.OpenDB(c), Dialect: dialect.MySQL, URL: u.Redacted(), Schema: cfg.DBName}, nil
+}
+
+// SQLiteDSN returns the mattn/go-sqlite3 DSN qsessions uses for a file (or
+// ":memory:"-style name with mode=memory in query): foreign keys on (the
+// cascade from users to sessions needs it), WAL, a 5 s busy timeout,
+// immediate write transactions and UTC.
+func SQLiteDSN(path string, query url.Values) string {
+	q := url.Values{}
+	for k, v := range query {
+		q[k] = v
+	}
+	set := func(k, v string) {
+		if q.Get(k) == "" {
+			q.Set(k, v)
+		}
+	}
+	set("_fk", "1")
+	set("_busy_timeout", "5000")
+	set("_txlock", "immediate")
+	set("_loc", "UTC")
+	if q.Get("mode") != "memory" {
+		set("_journal_mode", "WAL")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+func openSQLite(u *url.URL) (*DB, error) {
+	path := u.Host + u.Path
+	if u.Opaque != "" {
+		path = u.Opaque
+	}
+	if path == "" {
+		return nil, fmt.Errorf("dburl: sqlite URL %q names no file", u.Redacted())
+	}
+	dsn := SQLiteDSN(path, u.Query())
+	db := sql.OpenDB(sqliteConnector{dsn: dsn})
+	if u.Query().Get("mode") == "memory" {
+		// Each connection of an in-memory database is a database of its own.
+		db.SetMaxOpenConns(1)
+	}
+	return &DB{SQL: db, Dialect: dialect.SQLite, URL: u.Redacted(), Schema: "main"}, nil
+}
+
+// sqliteConnector opens mattn/go-sqlite3 connections without registering
+// a driver name.
+type sqliteConnector struct{ dsn string }
+
+func (c sqliteConnector) Connect(context.Context) (driver.Conn, error) {
+	return (&sqlite3.SQLiteDriver{}).Open(c.dsn)
+}
+
+func (c sqliteConnector) Driver() driver.Driver { return &sqlite3.SQLiteDriver{} }
