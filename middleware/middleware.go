@@ -1,0 +1,220 @@
+// Package middleware is qsessions' net/http middleware: it reads the session
+// cookie, finds the client IP (trusting X-Forwarded-For only from configured
+// proxies) and the User-Agent, puts a lazy *qsessions.Session in the request
+// context, and saves it just before the first byte of the response headers.
+//
+//	mux := http.NewServeMux()
+//	...
+//	http.ListenAndServe(addr, middleware.New(manager, middleware.Options{})(mux))
+package middleware
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/qsessions/qsessions"
+)
+
+// Cookie configures the session cookie. The zero value gives the defaults.
+type Cookie struct {
+	// Name is the cookie name; default "sessionid" (Django's). A "__Host-"
+	// name requires Secure, Path "/" and no Domain, and New enforces that.
+	Name string
+	// Domain is the cookie's Domain; default none (host-only).
+	Domain string
+	// Path is the cookie's Path; default "/".
+	Path string
+	// Insecure turns the Secure flag off, for local HTTP only. Default: Secure.
+	Insecure bool
+	// SameSite defaults to http.SameSiteLaxMode: sent on top-level
+	// navigations, not on cross-site subrequests or POSTs.
+	SameSite http.SameSite
+	// BrowserSession makes cookies end with the browser unless the session
+	// asked for remember-me. Default: persistent until the session expires.
+	BrowserSession bool
+}
+
+// Options configures the middleware. The zero value gives the defaults.
+type Options struct {
+	Cookie Cookie
+	// TrustedProxies are the peers whose X-Forwarded-For / Forwarded
+	// headers are believed; default none, so the client IP is RemoteAddr.
+	TrustedProxies []netip.Prefix
+	// ErrorHandler answers a request whose session could not be saved
+	// before any header was written. Default: 400 for
+	// ErrSessionInterrupted (Django's SessionInterrupted), 500 otherwise.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+	// SaveTimeout bounds a save; default 5 s. Saves run with
+	// context.WithoutCancel, so a client that hangs up does not cancel a
+	// logout.
+	SaveTimeout time.Duration
+	// Logger receives save errors that happen after headers were written
+	// (when no error response is possible); default slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultErrorHandler answers 400 for ErrSessionInterrupted and 500 for
+// any other save error, with a short plain-text body.
+func DefaultErrorHandler(w http.ResponseWriter, _ *http.Request, err error) {
+	if errors.Is(err, qsessions.ErrSessionInterrupted) {
+		http.Error(w, "Your session ended while the request was processed (it was signed out elsewhere). Please try again.", http.StatusBadRequest)
+		return
+	}
+	http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+}
+
+// New returns the middleware. It panics if opts.Cookie breaks the __Host-
+// prefix rules (a configuration error found at start-up).
+func New(m *qsessions.Manager, opts Options) func(http.Handler) http.Handler {
+	c := opts.Cookie
+	if c.Name == "" {
+		c.Name = "sessionid"
+	}
+	if c.Path == "" {
+		c.Path = "/"
+	}
+	if c.SameSite == 0 {
+		c.SameSite = http.SameSiteLaxMode
+	}
+	if strings.HasPrefix(c.Name, "__Host-") && (c.Insecure || c.Path != "/" || c.Domain != "") {
+		panic("middleware: a __Host- cookie must be Secure, with Path \"/\" and no Domain")
+	}
+	if strings.HasPrefix(c.Name, "__Secure-") && c.Insecure {
+		panic("middleware: a __Secure- cookie must be Secure")
+	}
+	opts.Cookie = c
+	if opts.ErrorHandler == nil {
+		opts.ErrorHandler = DefaultErrorHandler
+	}
+	if opts.SaveTimeout <= 0 {
+		opts.SaveTimeout = 5 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			token := ""
+			if ck, err := r.Cookie(c.Name); err == nil {
+				token = ck.Value
+				if token == "" {
+					token = "-" // present but empty: delete it
+				}
+			}
+			ip := ClientIP(r, opts.TrustedProxies)
+			ipText := ""
+			if ip.IsValid() {
+				ipText = ip.String()
+			}
+			s := m.Start(r.Context(), token, ipText, r.UserAgent())
+			r = r.WithContext(qsessions.NewContext(r.Context(), s))
+			sw := &responseWriter{ResponseWriter: w, s: s, r: r, opts: &opts}
+			next.ServeHTTP(sw, r)
+			sw.commit()
+		})
+	}
+}
+
+// responseWriter saves the session before the first header byte.
+type responseWriter struct {
+	http.ResponseWriter
+	s    *qsessions.Session
+	r    *http.Request
+	opts *Options
+
+	once    sync.Once
+	failed  bool // an error response replaced the handler's
+	written bool
+}
+
+// commit saves the session and sets or deletes the cookie; it runs once.
+func (w *responseWriter) commit() {
+	w.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.r.Context()), w.opts.SaveTimeout)
+		defer cancel()
+		res, err := w.s.Save(ctx)
+		c := w.opts.Cookie
+		switch {
+		case res.Delete:
+			http.SetCookie(w.ResponseWriter, &http.Cookie{Name: c.Name, Value: "", Path: c.Path, Domain: c.Domain,
+				MaxAge: -1, Secure: !c.Insecure, HttpOnly: true, SameSite: c.SameSite})
+		case res.Token != "":
+			ck := &http.Cookie{Name: c.Name, Value: res.Token, Path: c.Path, Domain: c.Domain,
+				Secure: !c.Insecure, HttpOnly: true, SameSite: c.SameSite}
+			persist := res.Persist > 0 || (res.Persist == 0 && !c.BrowserSession)
+			if persist {
+				ck.Expires = res.Expires
+				ck.MaxAge = max(1, int(time.Until(res.Expires).Seconds()))
+			}
+			http.SetCookie(w.ResponseWriter, ck)
+		}
+		if res.Token != "" || res.Delete || w.s.Accessed() {
+			w.Header().Add("Vary", "Cookie")
+		}
+		if err != nil {
+			if w.written {
+				w.opts.Logger.Error("qsessions: saving the session after the response started", "err", err)
+				return
+			}
+			w.failed = true
+			w.written = true
+			w.opts.ErrorHandler(w.ResponseWriter, w.r, err)
+		}
+	})
+}
+
+// WriteHeader saves the session, then writes the header (or drops it when
+// the save failed and an error response went out instead).
+func (w *responseWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		w.ResponseWriter.WriteHeader(code) // informational: headers not final
+		return
+	}
+	w.commit()
+	if w.failed {
+		return
+	}
+	w.written = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Write saves the session before the first byte.
+func (w *responseWriter) Write(p []byte) (int, error) {
+	w.commit()
+	if w.failed {
+		return len(p), nil // the error response stands; the handler's body is dropped
+	}
+	w.written = true
+	return w.ResponseWriter.Write(p)
+}
+
+// Flush saves the session, then flushes.
+func (w *responseWriter) Flush() {
+	_ = w.FlushError()
+}
+
+// FlushError saves the session, then flushes through http.ResponseController.
+func (w *responseWriter) FlushError() error {
+	w.commit()
+	w.written = true
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack saves the session (its cookie cannot be sent any more), then
+// hijacks the connection.
+func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.commit()
+	w.written = true
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,574 @@
+package qsessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/qsessions/qsessions/backend"
+)
+
+type ctxKey struct{}
+
+// NewContext returns ctx carrying s; the middleware calls it.
+func NewContext(ctx context.Context, s *Session) context.Context {
+	return context.WithValue(ctx, ctxKey{}, s)
+}
+
+// FromContext returns the request's session, or nil outside the middleware.
+func FromContext(ctx context.Context) *Session {
+	s, _ := ctx.Value(ctxKey{}).(*Session)
+	return s
+}
+
+// Session is one request's session. Nothing is loaded until a method needs
+// the data: a request that never touches it costs no backend call. Methods
+// are safe for concurrent use by the handler's goroutines.
+//
+// Getters load on first use with the request's context; a load failure
+// makes the session empty and unsaveable, and Err reports it.
+type Session struct {
+	m   *Manager
+	ctx context.Context
+
+	mu        sync.Mutex
+	token     string // the cookie value, valid shape or ""
+	key       string // KeyOf(token), or ""
+	hadCookie bool   // the request sent a cookie (valid or not)
+	ip, ua    string // of this request, normalised
+
+	loaded    bool
+	err       error
+	rec       *backend.Record // the stored row; nil when there is none
+	h         header
+	values    map[string]any
+	sizes     map[string]int // encoded size of each key and value
+	size      int
+	accessed  bool
+	modified  bool // data or user changed
+	touched   bool // IP, UA changed
+	renew     bool // fresh deadline on the next write
+	newToken  bool // token changed during this request: set the cookie
+	ended     bool // logged out or interrupted: delete the cookie
+	committed bool
+}
+
+// Start returns the lazy session of a request whose session cookie holds
+// token ("" when there is none), from ip with user agent ua. A token not of
+// the shape backend.NewToken gives is treated as no session and never
+// reaches the backend. ctx is used for the lazy load.
+func (m *Manager) Start(ctx context.Context, token, ip, ua string) *Session {
+	s := &Session{m: m, ctx: ctx, hadCookie: token != "",
+		ip: backend.NormalizeIP(ip), ua: backend.NormalizeUserAgent(ua)}
+	if backend.ValidToken(token) {
+		s.token, s.key = token, backend.KeyOf(token)
+	}
+	return s
+}
+
+// load reads the session once. Caller holds mu.
+func (s *Session) load() {
+	s.accessed = true
+	if s.loaded {
+		return
+	}
+	s.loaded = true
+	s.values = map[string]any{}
+	s.sizes = map[string]int{}
+	if s.key == "" {
+		return
+	}
+	rec, err := s.m.Backend.Load(s.ctx, s.key, s.m.now())
+	if errors.Is(err, backend.ErrNotFound) {
+		s.token, s.key = "", ""
+		return
+	}
+	if err != nil {
+		s.err = fmt.Errorf("qsessions: loading the session: %w", err)
+		return
+	}
+	h, values, err := decodeSession(rec.Data, false)
+	if err != nil {
+		// Undecodable data is no session: the row is left alone (an admin
+		// can inspect it) and a new session replaces it on the next write.
+		s.m.logger().Warn("qsessions: session data does not decode; treating as no session", "session", PublicID(rec.Key), "err", err)
+		s.token, s.key = "", ""
+		return
+	}
+	s.rec, s.h, s.values = rec, h, values
+	for k, v := range values {
+		b, _ := appendValue(nil, v, 1)
+		s.sizes[k] = len(k) + len(b) + 2
+		s.size += s.sizes[k]
+	}
+	if rec.IP != s.ip || rec.UserAgent != s.ua {
+		s.touched = true
+	}
+}
+
+// Err returns the error of the lazy load, if it failed.
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Load loads the session now, returning a backend error (a cookie naming no
+// live session is not an error: the session is then new and empty).
+func (s *Session) Load() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.load()
+	return s.err
+}
+
+// Get returns the value stored under key and whether there is one.
+func (s *Session) Get(key string) (any, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.load()
+	v, ok := s.values[key]
+	return v, ok
+}
+
+// GetAs returns the value under key as a T, and false when it is absent or
+// of another type.
+func GetAs[T any](s *Session, key string) (T, bool) {
+	v, ok := s.Get(key)
+	t, ok2 := v.(T)
+	return t, ok && ok2
+}
+
+// GetString returns the string under key, or "".
+func (s *Session) GetString(key string) string { v, _ := GetAs[string](s, key); return v }
+
+// GetInt returns the int under key, or 0.
+func (s *Session) GetInt(key string) int { v, _ := GetAs[int](s, key); return v }
+
+// GetInt64 returns the int64 under key, or 0.
+func (s *Session) GetInt64(key string) int64 { v, _ := GetAs[int64](s, key); return v }
+
+// GetFloat64 returns the float64 under key, or 0.
+func (s *Session) GetFloat64(key string) float64 { v, _ := GetAs[float64](s, key); return v }
+
+// GetBool returns the bool under key, or false.
+func (s *Session) GetBool(key string) bool { v, _ := GetAs[bool](s, key); return v }
+
+// GetTime returns the time.Time under key, or the zero time.
+func (s *Session) GetTime(key string) time.Time { v, _ := GetAs[time.Time](s, key); return v }
+
+// GetBytes returns the []byte under key, or nil.
+func (s *Session) GetBytes(key string) []byte { v, _ := GetAs[[]byte](s, key); return v }
+
+// GetStrings returns the []string under key, or nil.
+func (s *Session) GetStrings(key string) []string { v, _ := GetAs[[]string](s, key); return v }
+
+// Keys returns the stored keys, sorted.
+func (s *Session) Keys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.load()
+	return sortedKeys(s.values)
+}
+
+// writable checks that a change can still be saved. Caller holds mu.
+func (s *Session) writable() error {
+	if s.committed {
+		return ErrHeadersWritten
+	}
+	s.load()
+	return s.err
+}
+
+// Set stores v under key. v must be a built-in kind (string, bool, every
+// int, uint and float kind, time.Time, []byte, []string, map[string]any,
+// []any) or a type given to Register. It returns ErrUnsupportedValue for
+// any other type, ErrTooLarge when the session would pass MaxSize, and
+// ErrHeadersWritten after the response headers went out; the session is
+// then unchanged. Cost: encoding v once.
+func (s *Session) Set(key string, v any) error {
+	b, err := appendValue(nil, v, 1)
+	if err != nil {
+		return fmt.Errorf("qsessions: Set(%q): %w", key, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	n := len(key) + len(b) + 2
+	if size := s.size - s.sizes[key] + n; size+16 > s.m.maxSize() {
+		return fmt.Errorf("qsessions: Set(%q): %d bytes would pass the limit of %d: %w", key, size+16, s.m.maxSize(), ErrTooLarge)
+	}
+	s.size += n - s.sizes[key]
+	s.sizes[key] = n
+	s.values[key] = v
+	s.modified = true
+	return nil
+}
+
+// Delete removes key; a missing key is no change.
+func (s *Session) Delete(key string) error {
+	_, err := s.Pop(key)
+	return err
+}
+
+// Pop removes key and returns its value, or nil when it was absent.
+func (s *Session) Pop(key string) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
+	v, ok := s.values[key]
+	if ok {
+		delete(s.values, key)
+		s.size -= s.sizes[key]
+		delete(s.sizes, key)
+		s.modified = true
+	}
+	return v, nil
+}
+
+// Clear drops the user and all values, keeping IP and user agent; the next
+// save writes user_id NULL. The session keeps its token.
+func (s *Session) Clear() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	s.clear()
+	return nil
+}
+
+func (s *Session) clear() {
+	s.values, s.sizes, s.size = map[string]any{}, map[string]int{}, 0
+	if s.rec != nil {
+		s.rec.UserID = nil
+	}
+	s.modified = true
+}
+
+// UserID returns the logged-in user's ID in the app's ID type, or nil.
+func (s *Session) UserID() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.load()
+	if s.rec == nil {
+		return nil
+	}
+	return s.rec.UserID
+}
+
+// ID returns the session's public id (see PublicID), or "" when it has no
+// stored row yet.
+func (s *Session) ID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.load()
+	if s.rec == nil {
+		return ""
+	}
+	return PublicID(s.rec.Key)
+}
+
+// Record returns a copy of the stored row as loaded or last written, or nil.
+func (s *Session) Record() *backend.Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.load()
+	return s.rec.Clone()
+}
+
+// Accessed reports whether anything read or changed the session.
+func (s *Session) Accessed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accessed
+}
+
+// Modified reports whether the next save writes: values or user changed, or
+// the request's IP or user agent differs from the stored one.
+func (s *Session) Modified() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.modified || s.touched
+}
+
+// SetRememberMe chooses a persistent cookie and RememberMeLifetime (on) or
+// a cookie that ends with the browser (off), for this session.
+func (s *Session) SetRememberMe(on bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	if on {
+		s.h.persist = 1
+	} else {
+		s.h.persist = -1
+	}
+	s.renew = true
+	s.modified = true
+	return nil
+}
+
+// Persist reports the session's cookie choice: 1 persistent, -1 ends with
+// the browser, 0 the middleware's default.
+func (s *Session) Persist() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return int(s.h.persist)
+}
+
+// Renew gives the session a fresh absolute deadline (now plus the lifetime)
+// on its next write, for example at a login that should not inherit the
+// anonymous session's deadline.
+func (s *Session) Renew() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	s.renew = true
+	s.modified = true
+	return nil
+}
+
+// Login makes userID the session's user and rotates the token (session
+// fixation: a token planted before the login is useless after it). If the
+// session belonged to a different user, its data is flushed first (Django's
+// auth.login); otherwise it is kept. The absolute deadline is kept unless
+// Renew was called. It writes at once: one transaction (delete old row,
+// insert new), or one INSERT for a session with no row yet, then, past
+// MaxSessionsPerUser, the oldest of the user's sessions end.
+func (s *Session) Login(ctx context.Context, userID any) error {
+	if userID == nil {
+		return errors.New("qsessions: Login with a nil user ID")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	if s.rec != nil && s.rec.UserID != nil && s.rec.UserID != userID {
+		s.clear()
+		s.renew = true
+	}
+	if err := s.rotate(ctx, userID); err != nil {
+		return err
+	}
+	return s.m.enforceCap(ctx, userID, s.rec.Key)
+}
+
+// CycleKey gives the session a new token and keeps its data and user. A
+// session with no stored row gets its token on its first save anyway.
+func (s *Session) CycleKey(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	if s.rec == nil {
+		return nil
+	}
+	return s.rotate(ctx, s.rec.UserID)
+}
+
+// rotate writes the session under a new token. Caller holds mu.
+func (s *Session) rotate(ctx context.Context, userID any) error {
+	now := s.m.now()
+	rec := s.record(now)
+	rec.UserID = userID
+	data, err := s.encode()
+	if err != nil {
+		return err
+	}
+	rec.Data = data
+	var token string
+	if s.rec == nil {
+		token, err = s.m.Backend.Create(ctx, rec)
+	} else {
+		token, err = s.m.Backend.Rotate(ctx, s.rec.Key, rec, now)
+	}
+	if err != nil {
+		if errors.Is(err, backend.ErrSessionInterrupted) {
+			s.interrupted()
+		}
+		return err
+	}
+	s.rec, s.token, s.key = rec, token, rec.Key
+	s.newToken, s.ended, s.modified, s.touched, s.renew = true, false, false, false, false
+	return nil
+}
+
+// interrupted forgets a session that ended under the request. Caller holds mu.
+func (s *Session) interrupted() {
+	s.rec, s.token, s.key = nil, "", ""
+	s.values, s.sizes, s.size = map[string]any{}, map[string]int{}, 0
+	s.newToken, s.ended = false, true
+	s.modified, s.touched = false, false
+}
+
+// Logout deletes the session's row and its cookie. Values set afterwards go
+// into a new session with a new token. Deleting a session that has no row
+// (never saved, or already gone) is no error.
+func (s *Session) Logout(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	if s.rec != nil {
+		if _, err := s.m.Backend.Delete(ctx, s.rec.Key); err != nil {
+			return err
+		}
+	}
+	s.interrupted()
+	s.h = header{}
+	return nil
+}
+
+// encode encodes the values with the header. Caller holds mu.
+func (s *Session) encode() ([]byte, error) {
+	b, err := encodeSession(s.h, s.values)
+	if err != nil {
+		return nil, fmt.Errorf("qsessions: encoding the session: %w", err)
+	}
+	if len(b) > s.m.maxSize() {
+		return nil, fmt.Errorf("qsessions: %d bytes pass the limit of %d: %w", len(b), s.m.maxSize(), ErrTooLarge)
+	}
+	return b, nil
+}
+
+// record builds the row to write at now: deadline, expiry and activity.
+// Caller holds mu.
+func (s *Session) record(now time.Time) *backend.Record {
+	rec := &backend.Record{UserAgent: s.ua, IP: s.ip, UpdatedAt: now, LastActivity: now, CreatedAt: now}
+	if s.rec != nil {
+		rec.Key, rec.UserID, rec.CreatedAt = s.rec.Key, s.rec.UserID, s.rec.CreatedAt
+	}
+	if s.renew || s.h.deadline.IsZero() {
+		s.h.deadline = now.Add(s.m.lifetime(s.h.persist))
+	}
+	rec.ExpireDate = s.h.deadline
+	if s.m.IdleTimeout > 0 {
+		if idle := now.Add(s.m.IdleTimeout); idle.Before(rec.ExpireDate) {
+			rec.ExpireDate = idle
+		}
+	}
+	return rec
+}
+
+// Commit is what saving a session asks of the response: set the cookie to
+// Token until Expires, delete it, or leave it.
+type Commit struct {
+	// Token is the cookie value to set; "" sets none.
+	Token string
+	// Expires is the session's expiry, for a persistent cookie.
+	Expires time.Time
+	// Persist is the session's cookie choice (see Session.Persist).
+	Persist int
+	// Delete asks to delete the cookie.
+	Delete bool
+}
+
+// Save writes the session if it needs it (values or user changed, IP or
+// user agent changed, or ActivityInterval passed since last_activity) and
+// says what the cookie should become. After Save the session takes no more
+// changes (ErrHeadersWritten): the middleware calls it just before the
+// response headers go out. ErrSessionInterrupted means the session was
+// revoked or expired while the request ran: nothing was written and the
+// cookie is to be deleted. Cost: nothing for an untouched session; else at
+// most one INSERT, UPDATE or DELETE.
+func (s *Session) Save(ctx context.Context) (Commit, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.committed {
+		return Commit{}, nil
+	}
+	s.committed = true
+	if !s.loaded {
+		// Untouched: no query. A cookie of the wrong shape is dropped.
+		return Commit{Delete: s.hadCookie && s.key == ""}, nil
+	}
+	if s.err != nil {
+		return Commit{}, s.err
+	}
+	now := s.m.now()
+	empty := len(s.values) == 0 && (s.rec == nil || s.rec.UserID == nil)
+	switch {
+	case s.rec == nil && (!s.modified || empty):
+		// Nothing stored and nothing to store.
+		return Commit{Delete: s.hadCookie || s.ended}, nil
+	case s.rec == nil:
+		rec := s.record(now)
+		data, err := s.encode()
+		if err != nil {
+			return Commit{}, err
+		}
+		rec.Data = data
+		token, err := s.m.Backend.Create(ctx, rec)
+		if err != nil {
+			return Commit{}, err
+		}
+		s.rec, s.token, s.key, s.newToken = rec, token, rec.Key, true
+	case s.modified && empty:
+		// Everything was removed: the row goes too.
+		if _, err := s.m.Backend.Delete(ctx, s.rec.Key); err != nil {
+			return Commit{}, err
+		}
+		s.interrupted()
+		return Commit{Delete: true}, nil
+	case s.modified || s.touched || s.renew || now.Sub(s.rec.LastActivity) >= s.m.activityInterval():
+		rec := s.record(now)
+		data, err := s.encode()
+		if err != nil {
+			return Commit{}, err
+		}
+		rec.Data = data
+		if err := s.m.Backend.Save(ctx, rec, now); err != nil {
+			if errors.Is(err, backend.ErrSessionInterrupted) {
+				s.interrupted()
+			}
+			return Commit{Delete: s.ended}, err
+		}
+		s.rec = rec
+		s.newToken = s.newToken || s.h.persist >= 0 // refresh a persistent cookie's expiry
+	default:
+		if !s.newToken {
+			return Commit{}, nil
+		}
+	}
+	s.modified, s.touched, s.renew = false, false, false
+	if s.newToken {
+		return Commit{Token: s.token, Expires: s.rec.ExpireDate, Persist: int(s.h.persist)}, nil
+	}
+	return Commit{}, nil
+}
+
+// Committed reports whether Save ran.
+func (s *Session) Committed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.committed
+}
+
+// Values returns a copy of the stored values.
+func (s *Session) Values() map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.load()
+	return maps.Clone(s.values)
+}
+
+func (m *Manager) activityInterval() time.Duration {
+	if m.ActivityInterval > 0 {
+		return m.ActivityInterval
+	}
+	return DefaultActivityInterval
+}
