@@ -446,3 +446,24 @@ func TestStoredKeyIsHashOfToken(t *testing.T) {
 		}
 	})
 }
+
+func TestPerUserSessionCap(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *env) {
+		e.m.MaxSessionsPerUser = 3
+		uid := e.newUser("kim")
+		var toks []string
+		for range 5 {
+			e.clock.Advance(time.Minute)
+			toks = append(toks, e.do(req{path: "/login?user=" + strconv.Itoa(uid)}).cookie)
+		}
+		list, err := e.m.UserSessions(context.Background(), uid)
+		if err != nil || len(list) != 3 {
+			t.Fatalf("after 5 logins with a cap of 3: %d sessions, %v", len(list), err)
+		}
+		for i, tok := range toks {
+			if alive := e.row(tok) != nil; alive != (i >= 2) {
+				t.Fatalf("login %d alive=%v; the oldest must go first", i, alive)
+			}
+		}
+	})
+}
