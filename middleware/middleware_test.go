@@ -200,3 +200,29 @@ func FuzzMiddleware(f *testing.F) {
 		}
 	})
 }
+
+func FuzzClientIP(f *testing.F) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")}
+	f.Add("10.0.0.1:80", "203.0.113.1, 10.0.0.2", "")
+	f.Add("[2001:db8::1]:80", "", `for="[2001:db8::2]";by=x, for=198.51.100.1`)
+	f.Add("192.0.2.1:1", "10.0.0.1", "for=10.0.0.3")
+	f.Fuzz(func(t *testing.T, remote, xff, fwd string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("X-Forwarded-For", xff)
+		r.Header.Set("Forwarded", fwd)
+		got := middleware.ClientIP(r, trusted)
+		peer := middleware.ClientIP(&http.Request{RemoteAddr: remote, Header: http.Header{}}, nil)
+		// Headers count only when the peer is a trusted proxy.
+		trustedPeer := false
+		for _, p := range trusted {
+			trustedPeer = trustedPeer || (peer.IsValid() && p.Contains(peer))
+		}
+		if !trustedPeer && got != peer {
+			t.Fatalf("untrusted peer %q: got %v, want the peer %v", remote, got, peer)
+		}
+		if got.IsValid() && (got.Is4In6() || got.Zone() != "") {
+			t.Fatalf("not normalised: %v", got)
+		}
+	})
+}
