@@ -9,12 +9,16 @@ import (
 // MaxUserAgent is the most characters (runes) of a user agent that are stored.
 const MaxUserAgent = 300
 
-// NormalizeUserAgent returns ua as valid UTF-8 (invalid bytes become U+FFFD)
-// cut on a character boundary to at most MaxUserAgent characters. Stores
-// call it before every write, so all databases hold the same text.
+// NormalizeUserAgent returns ua as valid UTF-8 (each run of invalid bytes
+// becomes U+FFFD, and so does NUL, which Postgres cannot store in text) cut
+// on a character boundary to at most MaxUserAgent characters. Stores call it
+// before every write, so all databases hold the same text.
 func NormalizeUserAgent(ua string) string {
 	if !utf8.ValidString(ua) {
 		ua = strings.ToValidUTF8(ua, "\uFFFD")
+	}
+	if strings.IndexByte(ua, 0) >= 0 {
+		ua = strings.ReplaceAll(ua, "\x00", "\uFFFD")
 	}
 	if len(ua) <= MaxUserAgent { // bytes >= runes: short strings are done
 		return ua

@@ -107,6 +107,9 @@ func openMySQL(u *url.URL) (*DB, error) {
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
 	cfg.MultiStatements = false
+	// UPDATE reports matched rows, not changed ones: a save that changes
+	// nothing is not mistaken for a revoked session.
+	cfg.ClientFoundRows = true
 	q := u.Query()
 	if v := q.Get("socket"); v != "" {
 		cfg.Net, cfg.Addr = "unix", v

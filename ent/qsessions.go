@@ -28,11 +28,12 @@ type SessionStore struct {
 var _ backend.Store = (*SessionStore)(nil)
 
 // NewSessionStore returns the backend.Store of client and registers on it
-// the hooks that report sessions ended through ent (deletes of Session
-// by any predicate, updates of live Session rows, deletes of User)
-// to the Invalidator set with SetInvalidator. Call it once per client:
-// each call registers its hooks again. The hooks cost one SELECT of keys
-// per KeyBatch live sessions affected, and nothing while no Invalidator is set.
+// the hooks that report live sessions ended or changed through ent (deletes
+// of Session by any predicate, updates of Session rows, deletes of
+// User and changes of its sessions edge) to the Invalidator set with
+// SetInvalidator. Call it once per client: each call registers its hooks
+// again. The hooks cost one SELECT of keys per KeyBatch live sessions
+// affected, and nothing while no Invalidator is set.
 func NewSessionStore(client *Client, opts ...backend.StoreOption) *SessionStore {
 	s := &SessionStore{client: client, cfg: backend.NewStoreConfig(opts...)}
 	client.Session.Use(s.sessionHook)
@@ -82,7 +83,7 @@ func (s *SessionStore) insert(ctx context.Context, c *SessionClient, rec *backen
 	}
 	err = c.Create().
 		SetID(rec.Key).
-		SetSessionData(rec.Data).
+		SetSessionData(sessionData(rec.Data)).
 		SetExpireDate(backend.Time(rec.ExpireDate)).
 		SetNillableUserID(uid).
 		SetNillableUserAgent(sessionUserAgent(rec.UserAgent)).
@@ -100,7 +101,8 @@ func (s *SessionStore) insert(ctx context.Context, c *SessionClient, rec *backen
 	return nil
 }
 
-// Update implements backend.Store: one UPDATE of the live row.
+// Update implements backend.Store: one UPDATE of the live row (and, when
+// it counts no row, a SELECT that tells a revoke from an unchanged row).
 func (s *SessionStore) Update(ctx context.Context, rec *backend.Record, now time.Time) error {
 	uid, err := sessionUserID(rec.UserID)
 	if err != nil {
@@ -108,7 +110,7 @@ func (s *SessionStore) Update(ctx context.Context, rec *backend.Record, now time
 	}
 	u := s.client.Session.Update().
 		Where(session.ID(rec.Key), session.ExpireDateGT(backend.Time(now))).
-		SetSessionData(rec.Data).
+		SetSessionData(sessionData(rec.Data)).
 		SetExpireDate(backend.Time(rec.ExpireDate)).
 		SetUpdatedAt(backend.Time(rec.UpdatedAt)).
 		SetLastActivity(backend.Time(rec.LastActivity))
@@ -127,12 +129,24 @@ func (s *SessionStore) Update(ctx context.Context, rec *backend.Record, now time
 	} else {
 		u.ClearIP()
 	}
-	n, err := u.Save(s.ctx(ctx))
+	ctx = s.ctx(ctx)
+	n, err := u.Save(ctx)
 	if err != nil {
 		return fmt.Errorf("qsessions: saving a session: %w", err)
 	}
 	if n == 0 {
-		return backend.ErrSessionInterrupted
+		// MySQL reports changed rows, not matched ones, unless the
+		// connection sets clientFoundRows: a save that changes no column
+		// counts 0. Only a row that is gone means the session ended.
+		live, err := s.client.Session.Query().
+			Where(session.ID(rec.Key), session.ExpireDateGT(backend.Time(now))).
+			Exist(ctx)
+		if err != nil {
+			return fmt.Errorf("qsessions: saving a session: %w", err)
+		}
+		if !live {
+			return backend.ErrSessionInterrupted
+		}
 	}
 	return nil
 }
@@ -253,19 +267,35 @@ func (s *SessionStore) sessionHook(next Mutator) Mutator {
 	})
 }
 
-// userHook reports the live sessions of users deleted through ent: the
-// database removes them by ON DELETE CASCADE, which no ent hook sees.
+// userHook reports the live sessions that end or change hands from the
+// User side: deletes of users (the database removes their sessions
+// by ON DELETE CASCADE, which no ent hook sees) and changes of the sessions
+// edge (ClearSessions, RemoveSessionIDs, AddSessionIDs), for which ent
+// updates user_id of the session rows without the Session hooks.
 func (s *SessionStore) userHook(next Mutator) Mutator {
 	return MutateFunc(func(ctx context.Context, m Mutation) (Value, error) {
 		um, ok := m.(*UserMutation)
-		if !ok || !m.Op().Is(OpDelete|OpDeleteOne) || s.inv.Load() == nil {
+		if !ok || s.inv.Load() == nil {
 			return next.Mutate(ctx, m)
 		}
-		preds := append([]predicate.User(nil), um.predicates...)
+		users := append([]predicate.User(nil), um.predicates...)
 		if id, ok := um.ID(); ok {
-			preds = append(preds, user.ID(id))
+			users = append(users, user.ID(id))
 		}
-		keys, err := s.liveKeys(ctx, um.Client().Session, session.HasUserWith(preds...))
+		var ps []predicate.Session
+		switch {
+		case m.Op().Is(OpDelete | OpDeleteOne), um.SessionsCleared():
+			ps = append(ps, session.HasUserWith(users...))
+		case len(um.RemovedSessionsIDs()) > 0:
+			ps = append(ps, session.And(session.IDIn(um.RemovedSessionsIDs()...), session.HasUserWith(users...)))
+		}
+		if ids := um.SessionsIDs(); len(ids) > 0 {
+			ps = append(ps, session.IDIn(ids...))
+		}
+		if len(ps) == 0 {
+			return next.Mutate(ctx, m)
+		}
+		keys, err := s.liveKeys(ctx, um.Client().Session, session.Or(ps...))
 		if err != nil {
 			return nil, err
 		}
@@ -362,6 +392,14 @@ func sessionUserID(v any) (*int, error) {
 		return nil, fmt.Errorf("qsessions: a user ID of type %T, but User IDs are int", v)
 	}
 	return &id, nil
+}
+
+// sessionData stores nil data as empty: the column is NOT NULL.
+func sessionData(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }
 
 func sessionUserAgent(ua string) *string {

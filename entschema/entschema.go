@@ -120,6 +120,8 @@ func (m SessionMixin) Fields() []ent.Field {
 		field.String("id").
 			StorageKey(ColumnKey).
 			MaxLen(KeyLen).
+			// ent gives Postgres an unbounded varchar whatever MaxLen says.
+			SchemaType(map[string]string{dialect.Postgres: "varchar(64)"}).
 			NotEmpty().
 			Immutable().
 			Comment("lowercase hex SHA-256 of the cookie token"),
@@ -139,6 +141,7 @@ func (m SessionMixin) Fields() []ent.Field {
 			Optional().
 			Nillable().
 			MaxLen(IPLen).
+			SchemaType(map[string]string{dialect.Postgres: "varchar(45)"}).
 			Comment("client IP, normalised by net/netip"),
 		field.Time(ColumnCreatedAt).
 			Immutable().

@@ -11,11 +11,11 @@ import (
 var (
 	// QsessionsSessionColumns holds the columns for the "qsessions_session" table.
 	QsessionsSessionColumns = []*schema.Column{
-		{Name: "session_key", Type: field.TypeString, Size: 64},
+		{Name: "session_key", Type: field.TypeString, Size: 64, SchemaType: map[string]string{"postgres": "varchar(64)"}},
 		{Name: "session_data", Type: field.TypeBytes, SchemaType: map[string]string{"mysql": "mediumblob"}},
 		{Name: "expire_date", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "user_agent", Type: field.TypeString, Nullable: true, SchemaType: map[string]string{"mysql": "varchar(300)", "postgres": "varchar(300)"}},
-		{Name: "ip", Type: field.TypeString, Nullable: true, Size: 45},
+		{Name: "ip", Type: field.TypeString, Nullable: true, Size: 45, SchemaType: map[string]string{"postgres": "varchar(45)"}},
 		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "last_activity", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},

@@ -29,11 +29,12 @@ type LoginSessionStore struct {
 var _ backend.Store = (*LoginSessionStore)(nil)
 
 // NewLoginSessionStore returns the backend.Store of client and registers on it
-// the hooks that report sessions ended through ent (deletes of LoginSession
-// by any predicate, updates of live LoginSession rows, deletes of Account)
-// to the Invalidator set with SetInvalidator. Call it once per client:
-// each call registers its hooks again. The hooks cost one SELECT of keys
-// per KeyBatch live sessions affected, and nothing while no Invalidator is set.
+// the hooks that report live sessions ended or changed through ent (deletes
+// of LoginSession by any predicate, updates of LoginSession rows, deletes of
+// Account and changes of its sessions edge) to the Invalidator set with
+// SetInvalidator. Call it once per client: each call registers its hooks
+// again. The hooks cost one SELECT of keys per KeyBatch live sessions
+// affected, and nothing while no Invalidator is set.
 func NewLoginSessionStore(client *Client, opts ...backend.StoreOption) *LoginSessionStore {
 	s := &LoginSessionStore{client: client, cfg: backend.NewStoreConfig(opts...)}
 	client.LoginSession.Use(s.sessionHook)
@@ -83,7 +84,7 @@ func (s *LoginSessionStore) insert(ctx context.Context, c *LoginSessionClient, r
 	}
 	err = c.Create().
 		SetID(rec.Key).
-		SetSessionData(rec.Data).
+		SetSessionData(loginsessionData(rec.Data)).
 		SetExpireDate(backend.Time(rec.ExpireDate)).
 		SetNillableUserID(uid).
 		SetNillableUserAgent(loginsessionUserAgent(rec.UserAgent)).
@@ -101,7 +102,8 @@ func (s *LoginSessionStore) insert(ctx context.Context, c *LoginSessionClient, r
 	return nil
 }
 
-// Update implements backend.Store: one UPDATE of the live row.
+// Update implements backend.Store: one UPDATE of the live row (and, when
+// it counts no row, a SELECT that tells a revoke from an unchanged row).
 func (s *LoginSessionStore) Update(ctx context.Context, rec *backend.Record, now time.Time) error {
 	uid, err := loginsessionUserID(rec.UserID)
 	if err != nil {
@@ -109,7 +111,7 @@ func (s *LoginSessionStore) Update(ctx context.Context, rec *backend.Record, now
 	}
 	u := s.client.LoginSession.Update().
 		Where(loginsession.ID(rec.Key), loginsession.ExpireDateGT(backend.Time(now))).
-		SetSessionData(rec.Data).
+		SetSessionData(loginsessionData(rec.Data)).
 		SetExpireDate(backend.Time(rec.ExpireDate)).
 		SetUpdatedAt(backend.Time(rec.UpdatedAt)).
 		SetLastActivity(backend.Time(rec.LastActivity))
@@ -128,12 +130,24 @@ func (s *LoginSessionStore) Update(ctx context.Context, rec *backend.Record, now
 	} else {
 		u.ClearIP()
 	}
-	n, err := u.Save(s.ctx(ctx))
+	ctx = s.ctx(ctx)
+	n, err := u.Save(ctx)
 	if err != nil {
 		return fmt.Errorf("qsessions: saving a session: %w", err)
 	}
 	if n == 0 {
-		return backend.ErrSessionInterrupted
+		// MySQL reports changed rows, not matched ones, unless the
+		// connection sets clientFoundRows: a save that changes no column
+		// counts 0. Only a row that is gone means the session ended.
+		live, err := s.client.LoginSession.Query().
+			Where(loginsession.ID(rec.Key), loginsession.ExpireDateGT(backend.Time(now))).
+			Exist(ctx)
+		if err != nil {
+			return fmt.Errorf("qsessions: saving a session: %w", err)
+		}
+		if !live {
+			return backend.ErrSessionInterrupted
+		}
 	}
 	return nil
 }
@@ -254,19 +268,35 @@ func (s *LoginSessionStore) sessionHook(next Mutator) Mutator {
 	})
 }
 
-// userHook reports the live sessions of users deleted through ent: the
-// database removes them by ON DELETE CASCADE, which no ent hook sees.
+// userHook reports the live sessions that end or change hands from the
+// Account side: deletes of users (the database removes their sessions
+// by ON DELETE CASCADE, which no ent hook sees) and changes of the sessions
+// edge (ClearSessions, RemoveSessionIDs, AddSessionIDs), for which ent
+// updates user_id of the session rows without the LoginSession hooks.
 func (s *LoginSessionStore) userHook(next Mutator) Mutator {
 	return MutateFunc(func(ctx context.Context, m Mutation) (Value, error) {
 		um, ok := m.(*AccountMutation)
-		if !ok || !m.Op().Is(OpDelete|OpDeleteOne) || s.inv.Load() == nil {
+		if !ok || s.inv.Load() == nil {
 			return next.Mutate(ctx, m)
 		}
-		preds := append([]predicate.Account(nil), um.predicates...)
+		users := append([]predicate.Account(nil), um.predicates...)
 		if id, ok := um.ID(); ok {
-			preds = append(preds, account.ID(id))
+			users = append(users, account.ID(id))
 		}
-		keys, err := s.liveKeys(ctx, um.Client().LoginSession, loginsession.HasUserWith(preds...))
+		var ps []predicate.LoginSession
+		switch {
+		case m.Op().Is(OpDelete | OpDeleteOne), um.SessionsCleared():
+			ps = append(ps, loginsession.HasUserWith(users...))
+		case len(um.RemovedSessionsIDs()) > 0:
+			ps = append(ps, loginsession.And(loginsession.IDIn(um.RemovedSessionsIDs()...), loginsession.HasUserWith(users...)))
+		}
+		if ids := um.SessionsIDs(); len(ids) > 0 {
+			ps = append(ps, loginsession.IDIn(ids...))
+		}
+		if len(ps) == 0 {
+			return next.Mutate(ctx, m)
+		}
+		keys, err := s.liveKeys(ctx, um.Client().LoginSession, loginsession.Or(ps...))
 		if err != nil {
 			return nil, err
 		}
@@ -363,6 +393,14 @@ func loginsessionUserID(v any) (*uuid.UUID, error) {
 		return nil, fmt.Errorf("qsessions: a user ID of type %T, but Account IDs are uuid.UUID", v)
 	}
 	return &id, nil
+}
+
+// loginsessionData stores nil data as empty: the column is NOT NULL.
+func loginsessionData(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }
 
 func loginsessionUserAgent(ua string) *string {

@@ -1,0 +1,28 @@
+-- atlas:pos qsessions_session[type=table]
+-- atlas:pos users[type=table]
+
+-- Create "users" table
+CREATE TABLE `users` (
+  `id` bigint NOT NULL AUTO_INCREMENT,
+  `username` varchar(150) NOT NULL,
+  `password_hash` blob NULL,
+  `is_admin` bool NOT NULL DEFAULT false,
+  PRIMARY KEY (`id`),
+  UNIQUE INDEX `username` (`username`)
+) CHARSET utf8mb4 COLLATE utf8mb4_bin;
+-- Create "qsessions_session" table
+CREATE TABLE `qsessions_session` (
+  `session_key` varchar(64) NOT NULL,
+  `session_data` mediumblob NOT NULL,
+  `expire_date` datetime(6) NOT NULL,
+  `user_agent` varchar(300) NULL,
+  `ip` varchar(45) NULL,
+  `created_at` datetime(6) NOT NULL,
+  `updated_at` datetime(6) NOT NULL,
+  `last_activity` datetime(6) NOT NULL,
+  `user_id` bigint NULL,
+  PRIMARY KEY (`session_key`),
+  INDEX `qsessions_session_user_id_expire_date` (`user_id`, `expire_date`),
+  INDEX `qsessions_session_expire_date` (`expire_date`),
+  CONSTRAINT `qsessions_session_users_sessions` FOREIGN KEY (`user_id`) REFERENCES `users` (`id`) ON DELETE CASCADE
+) CHARSET utf8mb4 COLLATE utf8mb4_bin;

@@ -1,0 +1,38 @@
+-- atlas:pos accounts[type=table]
+-- atlas:pos qsessions_session[type=table]
+-- atlas:pos sessions[type=table]
+
+-- Create "accounts" table
+CREATE TABLE `accounts` (
+  `id` uuid NOT NULL,
+  `email` text NOT NULL,
+  `display_name` text NULL,
+  `joined_at` datetime NOT NULL,
+  PRIMARY KEY (`id`)
+);
+-- Create index "accounts_email_key" to table: "accounts"
+CREATE UNIQUE INDEX `accounts_email_key` ON `accounts` (`email`);
+-- Create "qsessions_session" table
+CREATE TABLE `qsessions_session` (
+  `session_key` text NOT NULL,
+  `session_data` blob NOT NULL,
+  `expire_date` datetime NOT NULL,
+  `user_agent` text NULL,
+  `ip` text NULL,
+  `created_at` datetime NOT NULL,
+  `updated_at` datetime NOT NULL,
+  `last_activity` datetime NOT NULL,
+  `user_id` uuid NULL,
+  PRIMARY KEY (`session_key`),
+  CONSTRAINT `qsessions_session_accounts_sessions` FOREIGN KEY (`user_id`) REFERENCES `accounts` (`id`) ON DELETE CASCADE
+);
+-- Create index "qsessions_session_user_id_expire_date" to table: "qsessions_session"
+CREATE INDEX `qsessions_session_user_id_expire_date` ON `qsessions_session` (`user_id`, `expire_date`);
+-- Create index "qsessions_session_expire_date" to table: "qsessions_session"
+CREATE INDEX `qsessions_session_expire_date` ON `qsessions_session` (`expire_date`);
+-- Create "sessions" table
+CREATE TABLE `sessions` (
+  `id` integer NOT NULL PRIMARY KEY AUTOINCREMENT,
+  `title` text NOT NULL,
+  `minutes` integer NOT NULL
+);
