@@ -6,16 +6,20 @@ package ent_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"entgo.io/ent/dialect"
 
+	"github.com/qsessions/qsessions"
 	"github.com/qsessions/qsessions/backend"
 	"github.com/qsessions/qsessions/ent"
 	"github.com/qsessions/qsessions/ent/session"
 	"github.com/qsessions/qsessions/internal/storetest"
 	"github.com/qsessions/qsessions/internal/testutil"
+	"github.com/qsessions/qsessions/location"
+	"github.com/qsessions/qsessions/location/locationtest"
 )
 
 func TestSessionStore(t *testing.T) { storetest.Run(t, harness) }
@@ -113,4 +117,30 @@ func TestSchema(t *testing.T) {
 	storetest.RunSchema(t, func(ctx context.Context, drv dialect.Driver) error {
 		return ent.NewClient(ent.Driver(drv)).Schema.Create(ctx)
 	})
+}
+
+func TestGeneratedDeviceAndLocation(t *testing.T) {
+	dir := t.TempDir()
+	locationtest.WriteFile(t, filepath.Join(dir, "GeoLite2-City.mmdb"), locationtest.Options{DatabaseType: "GeoLite2-City"},
+		locationtest.Record{Network: "203.0.113.0/24", City: "Tehran", Country: "Iran", CountryCode: "IR"})
+	l, err := location.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ua := "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_13_6) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.102 Safari/537.36"
+	ip := "203.0.113.4"
+	s := &ent.Session{ID: backend.KeyOf("t"), UserAgent: &ua, IP: &ip}
+	if got := s.Device().String(); got != "Other / macOS 10.13.6 / Chrome 70.0.3538.102" {
+		t.Fatalf("Device = %q", got)
+	}
+	if got := s.Location(l); got != "Tehran, Iran" {
+		t.Fatalf("Location = %q", got)
+	}
+	if s.PublicID() != qsessions.PublicID(s.ID) || s.PublicID() == s.ID {
+		t.Fatalf("PublicID = %q", s.PublicID())
+	}
+	if got := (&ent.Session{}).Location(l); got != "" {
+		t.Fatalf("no IP located as %q", got)
+	}
 }

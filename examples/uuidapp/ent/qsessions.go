@@ -8,12 +8,17 @@ import (
 	"sync/atomic"
 	"time"
 
+	"net/netip"
+
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/google/uuid"
+	"github.com/qsessions/qsessions"
 	"github.com/qsessions/qsessions/backend"
+	"github.com/qsessions/qsessions/device"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/account"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/loginsession"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/predicate"
+	"github.com/qsessions/qsessions/location"
 )
 
 // LoginSessionStore is the qsessions backend.Store over the LoginSession table
@@ -417,4 +422,37 @@ func loginsessionIP(ip string) *string {
 		return nil
 	}
 	return &ip
+}
+
+// PublicID returns the id pages, JSON and logs show for the session
+// (qsessions.PublicID of its key): it reveals neither token nor key.
+func (_m *LoginSession) PublicID() string { return qsessions.PublicID(_m.ID) }
+
+// Device parses the session's user agent: device, OS and browser. Cost:
+// one parse, a few microseconds.
+func (_m *LoginSession) Device() device.Info {
+	if _m.UserAgent == nil {
+		return device.Parse("")
+	}
+	return device.Parse(*_m.UserAgent)
+}
+
+// Location describes where the session's IP is ("City, Country",
+// "Country" or "") with the app's GeoIP reader l; nil gives "".
+func (_m *LoginSession) Location(l location.Locator) string {
+	info, _ := _m.LocationInfo(l)
+	return info.String()
+}
+
+// LocationInfo looks the session's IP up with l. Private and unknown
+// addresses give an empty Info, not an error.
+func (_m *LoginSession) LocationInfo(l location.Locator) (location.Info, error) {
+	if _m.IP == nil || l == nil {
+		return location.Info{}, nil
+	}
+	ip, err := netip.ParseAddr(*_m.IP)
+	if err != nil {
+		return location.Info{}, nil
+	}
+	return l.Lookup(ip)
 }
