@@ -5,11 +5,13 @@ package ent
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"net/netip"
 
+	entsql "entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/qsessions/qsessions"
 	"github.com/qsessions/qsessions/backend"
@@ -28,6 +30,9 @@ type SessionStore struct {
 	client *Client
 	cfg    backend.StoreConfig
 	inv    atomic.Pointer[backend.Invalidator]
+
+	getOnce sync.Once
+	get     string
 }
 
 var _ backend.Store = (*SessionStore)(nil)
@@ -62,18 +67,46 @@ func (s *SessionStore) SetInvalidator(inv backend.Invalidator) {
 	s.inv.Store(&inv)
 }
 
-// Get implements backend.Store: one SELECT by primary key.
+// Get implements backend.Store: one SELECT by primary key. The statement
+// is built once per store and scanned with ent's own column scanners, so a
+// load costs one round trip and no query building; it bypasses query
+// interceptors of Session, as the store's own reads should.
 func (s *SessionStore) Get(ctx context.Context, key string, now time.Time) (*backend.Record, error) {
-	e, err := s.client.Session.Query().
-		Where(session.ID(key), session.ExpireDateGT(backend.Time(now))).
-		Only(s.ctx(ctx))
-	if IsNotFound(err) {
+	rows := &entsql.Rows{}
+	if err := s.client.driver.Query(s.ctx(ctx), s.getSQL(), []any{key, backend.Time(now)}, rows); err != nil {
+		return nil, fmt.Errorf("qsessions: loading a session: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("qsessions: loading a session: %w", err)
+		}
 		return nil, backend.ErrNotFound
+	}
+	e := &Session{config: s.client.config}
+	values, err := e.scanValues(session.Columns)
+	if err == nil {
+		err = rows.Scan(values...)
+	}
+	if err == nil {
+		err = e.assignValues(session.Columns, values)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("qsessions: loading a session: %w", err)
 	}
 	return sessionRecord(e), nil
+}
+
+// getSQL returns the SELECT of Get for the client's dialect, built once.
+func (s *SessionStore) getSQL() string {
+	s.getOnce.Do(func() {
+		s.get, _ = entsql.Dialect(s.client.driver.Dialect()).
+			Select(session.Columns...).
+			From(entsql.Table(session.Table)).
+			Where(entsql.And(entsql.EQ(session.FieldID, ""), entsql.GT(session.FieldExpireDate, time.Time{}))).
+			Query()
+	})
+	return s.get
 }
 
 // Insert implements backend.Store: one INSERT, never an upsert.

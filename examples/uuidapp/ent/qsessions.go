@@ -5,11 +5,13 @@ package ent
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"net/netip"
 
+	entsql "entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/google/uuid"
 	"github.com/qsessions/qsessions"
@@ -29,6 +31,9 @@ type LoginSessionStore struct {
 	client *Client
 	cfg    backend.StoreConfig
 	inv    atomic.Pointer[backend.Invalidator]
+
+	getOnce sync.Once
+	get     string
 }
 
 var _ backend.Store = (*LoginSessionStore)(nil)
@@ -63,18 +68,46 @@ func (s *LoginSessionStore) SetInvalidator(inv backend.Invalidator) {
 	s.inv.Store(&inv)
 }
 
-// Get implements backend.Store: one SELECT by primary key.
+// Get implements backend.Store: one SELECT by primary key. The statement
+// is built once per store and scanned with ent's own column scanners, so a
+// load costs one round trip and no query building; it bypasses query
+// interceptors of LoginSession, as the store's own reads should.
 func (s *LoginSessionStore) Get(ctx context.Context, key string, now time.Time) (*backend.Record, error) {
-	e, err := s.client.LoginSession.Query().
-		Where(loginsession.ID(key), loginsession.ExpireDateGT(backend.Time(now))).
-		Only(s.ctx(ctx))
-	if IsNotFound(err) {
+	rows := &entsql.Rows{}
+	if err := s.client.driver.Query(s.ctx(ctx), s.getSQL(), []any{key, backend.Time(now)}, rows); err != nil {
+		return nil, fmt.Errorf("qsessions: loading a session: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("qsessions: loading a session: %w", err)
+		}
 		return nil, backend.ErrNotFound
+	}
+	e := &LoginSession{config: s.client.config}
+	values, err := e.scanValues(loginsession.Columns)
+	if err == nil {
+		err = rows.Scan(values...)
+	}
+	if err == nil {
+		err = e.assignValues(loginsession.Columns, values)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("qsessions: loading a session: %w", err)
 	}
 	return loginsessionRecord(e), nil
+}
+
+// getSQL returns the SELECT of Get for the client's dialect, built once.
+func (s *LoginSessionStore) getSQL() string {
+	s.getOnce.Do(func() {
+		s.get, _ = entsql.Dialect(s.client.driver.Dialect()).
+			Select(loginsession.Columns...).
+			From(entsql.Table(loginsession.Table)).
+			Where(entsql.And(entsql.EQ(loginsession.FieldID, ""), entsql.GT(loginsession.FieldExpireDate, time.Time{}))).
+			Query()
+	})
+	return s.get
 }
 
 // Insert implements backend.Store: one INSERT, never an upsert.
