@@ -281,38 +281,54 @@ func (d *decoder) fixed(n int) ([]byte, error) {
 // are decoded into those types; with display set (or when the type is not
 // registered here) they come back as Opaque.
 func decodeSession(b []byte, display bool) (header, map[string]any, error) {
+	h, m, _, err := decode(b, display, false)
+	return h, m, err
+}
+
+// decodeSessionSizes decodes for use and also returns each top-level key's
+// encoded size, as Session.Set counts it.
+func decodeSessionSizes(b []byte) (header, map[string]any, map[string]int, error) {
+	return decode(b, false, true)
+}
+
+func decode(b []byte, display, withSizes bool) (header, map[string]any, map[string]int, error) {
 	var h header
+	var sizes map[string]int
+	if withSizes {
+		sizes = map[string]int{}
+	}
 	if len(b) == 0 {
-		return h, map[string]any{}, nil
+		return h, map[string]any{}, sizes, nil
 	}
 	d := &decoder{b: b}
 	v, _ := d.byte()
 	if v != codecVersion {
-		return h, nil, fmt.Errorf("%w: unknown format version %d", ErrCorruptData, v)
+		return h, nil, nil, fmt.Errorf("%w: unknown format version %d", ErrCorruptData, v)
 	}
 	dl, err := d.varint()
 	if err != nil {
-		return h, nil, err
+		return h, nil, nil, err
 	}
 	if dl != 0 {
 		h.deadline = time.UnixMicro(dl).UTC()
 	}
 	p, err := d.byte()
 	if err != nil {
-		return h, nil, err
+		return h, nil, nil, err
 	}
 	h.persist = int8(p)
-	m, err := d.mapValue(0, display)
+	m, err := d.mapValue(0, display, sizes)
 	if err != nil {
-		return h, nil, err
+		return h, nil, nil, err
 	}
 	if d.off != len(d.b) {
-		return h, nil, d.fail("trailing bytes")
+		return h, nil, nil, d.fail("trailing bytes")
 	}
-	return h, m, nil
+	return h, m, sizes, nil
 }
 
-func (d *decoder) mapValue(depth int, display bool) (map[string]any, error) {
+// mapValue reads a map; with sizes set it records each key's encoded size.
+func (d *decoder) mapValue(depth int, display bool, sizes map[string]int) (map[string]any, error) {
 	n, err := d.count(2)
 	if err != nil {
 		return nil, err
@@ -323,8 +339,12 @@ func (d *decoder) mapValue(depth int, display bool) (map[string]any, error) {
 		if err != nil {
 			return nil, err
 		}
+		start := d.off
 		if m[k], err = d.value(depth+1, display); err != nil {
 			return nil, err
+		}
+		if sizes != nil {
+			sizes[k] = len(k) + d.off - start + 2
 		}
 	}
 	return m, nil
@@ -424,7 +444,7 @@ func (d *decoder) value(depth int, display bool) (any, error) {
 		}
 		return ss, nil
 	case tagMap:
-		return d.mapValue(depth, display)
+		return d.mapValue(depth, display, nil)
 	case tagSlice:
 		n, err := d.count(1)
 		if err != nil {

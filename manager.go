@@ -184,7 +184,10 @@ func currentKey(ctx context.Context) string {
 	if s.rec != nil {
 		return s.rec.Key
 	}
-	return s.key
+	if s.token != "" {
+		return backend.KeyOf(s.token)
+	}
+	return ""
 }
 
 // UserSessions returns userID's live sessions, newest activity first, the

@@ -64,7 +64,7 @@ func (m *Manager) Start(ctx context.Context, token, ip, ua string) *Session {
 	s := &Session{m: m, ctx: ctx, hadCookie: token != "",
 		ip: backend.NormalizeIP(ip), ua: backend.NormalizeUserAgent(ua)}
 	if backend.ValidToken(token) {
-		s.token, s.key = token, backend.KeyOf(token)
+		s.token = token // hashed on first load
 	}
 	return s
 }
@@ -78,9 +78,10 @@ func (s *Session) load() {
 	s.loaded = true
 	s.values = map[string]any{}
 	s.sizes = map[string]int{}
-	if s.key == "" {
+	if s.token == "" {
 		return
 	}
+	s.key = backend.KeyOf(s.token)
 	rec, err := s.m.Backend.Load(s.ctx, s.key, s.m.now())
 	if errors.Is(err, backend.ErrNotFound) {
 		s.token, s.key = "", ""
@@ -90,7 +91,7 @@ func (s *Session) load() {
 		s.err = fmt.Errorf("qsessions: loading the session: %w", err)
 		return
 	}
-	h, values, err := decodeSession(rec.Data, false)
+	h, values, sizes, err := decodeSessionSizes(rec.Data)
 	if err != nil {
 		// Undecodable data is no session: the row is left alone (an admin
 		// can inspect it) and a new session replaces it on the next write.
@@ -98,11 +99,9 @@ func (s *Session) load() {
 		s.token, s.key = "", ""
 		return
 	}
-	s.rec, s.h, s.values = rec, h, values
-	for k, v := range values {
-		b, _ := appendValue(nil, v, 1)
-		s.sizes[k] = len(k) + len(b) + 2
-		s.size += s.sizes[k]
+	s.rec, s.h, s.values, s.sizes = rec, h, values, sizes
+	for _, n := range sizes {
+		s.size += n
 	}
 	if rec.IP != s.ip || rec.UserAgent != s.ua {
 		s.touched = true
@@ -494,7 +493,7 @@ func (s *Session) Save(ctx context.Context) (Commit, error) {
 	s.committed = true
 	if !s.loaded {
 		// Untouched: no query. A cookie of the wrong shape is dropped.
-		return Commit{Delete: s.hadCookie && s.key == ""}, nil
+		return Commit{Delete: s.hadCookie && s.token == ""}, nil
 	}
 	if s.err != nil {
 		return Commit{}, s.err

@@ -35,15 +35,37 @@ func KeyOf(token string) string {
 }
 
 // ValidToken reports whether s has the shape NewToken gives: exactly
-// TokenLen characters of canonical unpadded URL-safe base64 for 32 bytes. A
-// cookie of any other shape is no session, and costs no query.
+// TokenLen characters of canonical unpadded URL-safe base64 for 32 bytes
+// (the last character carries 4 bits and 2 zero bits). A cookie of any
+// other shape is no session, and costs no query. No allocation.
 func ValidToken(s string) bool {
 	if len(s) != TokenLen {
 		return false
 	}
-	var b [33]byte
-	n, err := base64.RawURLEncoding.Strict().Decode(b[:], []byte(s))
-	return err == nil && n == 32
+	for i := 0; i < len(s); i++ {
+		v := b64val(s[i])
+		if v < 0 || (i == TokenLen-1 && v&3 != 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// b64val is the value of c in the URL-safe alphabet, or -1.
+func b64val(c byte) int {
+	switch {
+	case c >= 'A' && c <= 'Z':
+		return int(c - 'A')
+	case c >= 'a' && c <= 'z':
+		return int(c-'a') + 26
+	case c >= '0' && c <= '9':
+		return int(c-'0') + 52
+	case c == '-':
+		return 62
+	case c == '_':
+		return 63
+	}
+	return -1
 }
 
 // ValidKey reports whether s is a stored key: 64 lowercase hex digits.

@@ -138,8 +138,12 @@ type responseWriter struct {
 // commit saves the session and sets or deletes the cookie; it runs once.
 func (w *responseWriter) commit() {
 	w.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.r.Context()), w.opts.SaveTimeout)
-		defer cancel()
+		ctx := w.r.Context() // an untouched session saves nothing: no timer
+		if w.s.Accessed() {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), w.opts.SaveTimeout)
+			defer cancel()
+		}
 		res, err := w.s.Save(ctx)
 		c := w.opts.Cookie
 		switch {
