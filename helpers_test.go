@@ -45,11 +45,13 @@ var newBackend = func(t *testing.T, kind string, store backend.Store) backend.Ba
 
 // eachEnv runs f for every dialect and backend kind.
 func eachEnv(t *testing.T, f func(t *testing.T, e *env)) {
-	testutil.EachDialect(t, func(t *testing.T, db *testutil.DB) {
-		for _, kind := range backendKinds {
-			t.Run(kind, func(t *testing.T) { f(t, newEnv(t, db, kind)) })
-		}
-	})
+	for _, d := range testutil.AllDialects {
+		t.Run(d, func(t *testing.T) {
+			for _, kind := range backendKinds {
+				t.Run(kind, func(t *testing.T) { f(t, newEnv(t, testutil.Open(t, d), kind)) })
+			}
+		})
+	}
 }
 
 func newEnv(t *testing.T, db *testutil.DB, kind string) *env {

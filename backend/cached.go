@@ -1,0 +1,655 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of CachedOptions.
+const (
+	// DefaultCacheTTL is the longest a cache entry (a session or a
+	// tombstone) lives. It bounds how long a stale entry can outlive a lost
+	// invalidation (a failed write, an evicted tombstone), so it is the
+	// guarantee's backstop; shorter costs more database reads (one per
+	// active session per TTL at least).
+	DefaultCacheTTL = 5 * time.Minute
+	// DefaultCachePrefix starts every cache key. Give each app (or each
+	// server list, see the README) its own.
+	DefaultCachePrefix = "qsessions:"
+	// DefaultCacheLogInterval: cache failures are logged at most once per
+	// minute, with the number suppressed since the last line.
+	DefaultCacheLogInterval = time.Minute
+	// DefaultMaxPurge bounds the purge list: about 100 bytes of memory per
+	// key, 10 MB when full. Past it the whole cache is distrusted for a TTL.
+	DefaultMaxPurge = 100000
+	// DefaultPurgeInterval is how often the purge list is retried while it
+	// is not empty (by a background goroutine started from a session call).
+	DefaultPurgeInterval = time.Second
+)
+
+// CachedOptions configures NewCachedDB. The zero value gives the defaults.
+type CachedOptions struct {
+	// TTL bounds the life of every cache entry (and is never longer than the
+	// session's own expiry); 0 means DefaultCacheTTL. A value of 30 days or
+	// more is capped by Memcache.
+	TTL time.Duration
+	// Prefix starts every cache key, followed by the session's stored key
+	// (the hex SHA-256 of the token; the token never reaches the cache).
+	// "" means DefaultCachePrefix. At most 186 bytes, no spaces or control
+	// characters (memcached keys are at most 250 bytes).
+	Prefix string
+	// Logger receives cache failures (rate-limited); nil means
+	// slog.Default(). Keys and tokens are never logged.
+	Logger *slog.Logger
+	// LogInterval is the least time between two failure log lines; 0 means
+	// DefaultCacheLogInterval.
+	LogInterval time.Duration
+	// MaxPurge bounds the purge list; 0 means DefaultMaxPurge.
+	MaxPurge int
+	// PurgeInterval is the least time between two attempts to work off the
+	// purge list; 0 means DefaultPurgeInterval.
+	PurgeInterval time.Duration
+	// UserIDCodec encodes user IDs of types CachedDB does not know (see
+	// UserIDCodec); nil means only the built-in types are cached.
+	UserIDCodec UserIDCodec
+	// Now is the clock Create uses to bound a new entry's TTL by the
+	// session's expiry (the other calls are given now); nil means time.Now.
+	Now func() time.Time
+	// Rand, BatchSize and Progress are those of DB: the token source (nil:
+	// crypto/rand), the cleanup batch size (0: DefaultBatchSize) and the
+	// cleanup progress callback.
+	Rand      io.Reader
+	BatchSize int
+	Progress  func(deleted int)
+}
+
+// CacheStats are CachedDB's counters since it was made. Reading them costs
+// a few atomic loads.
+type CacheStats struct {
+	// Hits: loads answered by the cache (zero database queries).
+	Hits uint64
+	// Misses: loads that found no entry, a tombstone or an expired entry
+	// and asked the database.
+	Misses uint64
+	// Errors: cache calls that failed (down, slow, refused, breaker open,
+	// unencodable entry); each was absorbed by the database.
+	Errors uint64
+	// Fallbacks: loads answered by the database without trusting the cache:
+	// the cache failed, the key awaits a purge, or the cache is distrusted.
+	Fallbacks uint64
+	// Purges: keys worked off the purge list (tombstoned after a failure).
+	Purges uint64
+	// PurgePending is the purge list's current length.
+	PurgePending int
+	// Distrusted reports that the purge list overflowed less than a TTL ago
+	// and loads skip the cache.
+	Distrusted bool
+}
+
+// CachedDB is the `cached_db` backend: a Cache in front of the Store, the
+// database staying the truth.
+//
+// Reads: Load is one cache Get of one key; a hit costs no database query.
+// On a miss it loads from the database and fills the cache with Add. Writes
+// go to the database first, then to the cache. Listing a user's sessions and
+// clearing expired ones go to the database only (expired entries are never
+// served: their TTL ends with the session, and a hit is checked against now).
+//
+// Cache entries are either a session (a version byte and a compact binary
+// Record) or a tombstone, under Prefix + key. Every entry has a TTL of at
+// most TTL and never past the session's expiry. CachedDB is the Store's
+// Invalidator (NewCachedDB sets it), so sessions ended through ent outside
+// the session API (deletes by predicate, updates, deleted users) get
+// tombstones too.
+//
+// # A revoked session is never served once the revoke has returned
+//
+// A revoke (Delete, Rotate's old key, or Invalidate from the ent hooks) first
+// deletes the row, then writes a tombstone under the session's own key with
+// Set (unconditional) for TTL. No write can replace a tombstone while it
+// lives:
+//   - a fill uses Add, which fails on any entry, the tombstone included;
+//   - Save updates the cache only with CompareAndSwap against the entry its
+//     own Get returned (a tombstone written after that Get changes the cas
+//     token, so the swap fails), or with Add when its Get found nothing, and
+//     leaves a tombstone it finds alone; a conflict of either kind makes it
+//     write a tombstone itself;
+//   - Set is only ever used to write tombstones.
+//
+// So after the revoke returned, a Load finds the tombstone (and asks the
+// database, which no longer has the row, and does not fill), or finds
+// nothing (and asks the database). The dangerous order, a request that
+// loaded the row before the revoke filling the cache after it, meets the
+// tombstone and its Add fails. A Save whose UPDATE comes after the revoke's
+// DELETE fails with ErrSessionInterrupted and writes nothing to the cache; one
+// whose UPDATE came first either wrote its entry before the tombstone (which
+// overwrites it) or fails its swap or Add against the tombstone.
+//
+// What the tombstone cannot cover is bounded by the TTL:
+//   - memcached may evict a tombstone early under memory pressure (and a
+//     tombstone ends after TTL). A fill whose database read preceded the
+//     revoke could then land; so every cache write of a session (fill,
+//     create, rotate, save) is dropped when TTL/2 or more passed since its
+//     database step began (Save writes a tombstone instead), and any entry
+//     lives at most TTL.
+//   - a cache that is down, slow or refusing loses the tombstone. The key
+//     goes on this process's purge list: its loads skip the cache (database
+//     only) until the tombstone has been written, which a background
+//     goroutine retries every PurgeInterval. Other processes may serve the
+//     stale entry if the server comes back with it (e.g. after SIGSTOP or a
+//     network partition, not after a restart, which empties it) until the
+//     purge succeeds or, at the latest, until the entry's TTL ends. A
+//     failed Save write goes on the purge list the same way.
+//   - the purge list holds at most MaxPurge keys. When it overflows, the
+//     dropped keys cannot be tracked, so this process distrusts the whole
+//     cache (every load asks the database, Stats().Distrusted) until a TTL
+//     has passed since the last dropped key: by then any entry written
+//     before has expired.
+//
+// # Failures
+//
+// A cache that is down, slow or refusing is not an error: every operation
+// succeeds from the database. Failures are counted (Stats) and logged at
+// most once per LogInterval. Memcache bounds each call by its Timeout and
+// stops calling a dead server for a while (its breaker), so a dead cache
+// costs a request at most a Timeout or so, and nothing once the breaker is
+// open.
+//
+// Concurrent saves of one session: the database keeps the last UPDATE.
+// Save does not overwrite a cached entry whose UpdatedAt is newer than its
+// own (it writes a tombstone instead, so the next load asks the database);
+// when the two saves' clocks disagree, the cache may hold the other save's
+// version until the TTL ends.
+//
+// Safe for concurrent use. Its only goroutine is the purge retry, started
+// when there is something to purge and ending when a pass is done.
+type CachedDB struct {
+	db     DB
+	cache  Cache
+	ttl    time.Duration
+	prefix string
+	log    *slog.Logger
+	logInt time.Duration
+	maxPur int
+	purInt time.Duration
+	codec  UserIDCodec
+	now    func() time.Time
+	epoch  time.Time
+
+	hits, misses, errs, fallbacks, purges atomic.Uint64
+
+	pmu       sync.Mutex
+	purge     map[string]struct{}
+	purgeLen  atomic.Int64
+	distrust  atomic.Int64 // monotonic ns (since epoch) until which the cache is distrusted
+	lastPurge atomic.Int64 // monotonic ns of the last purge pass started
+	purging   atomic.Bool
+
+	lastLog    atomic.Int64 // monotonic ns of the last log line
+	suppressed atomic.Int64
+}
+
+var (
+	_ Backend     = (*CachedDB)(nil)
+	_ Invalidator = (*CachedDB)(nil)
+)
+
+// NewCachedDB returns the cached_db backend over store and cache, and makes
+// itself store's Invalidator (replacing any other). It errors only on an
+// invalid option, naming it.
+func NewCachedDB(store Store, cache Cache, opts CachedOptions) (*CachedDB, error) {
+	if store == nil || cache == nil {
+		return nil, errors.New("qsessions: NewCachedDB needs a Store and a Cache")
+	}
+	if opts.TTL < 0 || opts.LogInterval < 0 || opts.PurgeInterval < 0 || opts.MaxPurge < 0 {
+		return nil, errors.New("qsessions: CachedOptions: TTL, LogInterval, PurgeInterval and MaxPurge must not be negative")
+	}
+	if opts.TTL == 0 {
+		opts.TTL = DefaultCacheTTL
+	}
+	if opts.TTL < time.Second {
+		return nil, fmt.Errorf("qsessions: CachedOptions.TTL %v is under a second, the cache's granularity", opts.TTL)
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultCachePrefix
+	}
+	if !validCacheKey(opts.Prefix + "0000000000000000000000000000000000000000000000000000000000000000") {
+		return nil, fmt.Errorf("qsessions: CachedOptions.Prefix %q: at most 186 bytes, no spaces or control characters", opts.Prefix)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.LogInterval == 0 {
+		opts.LogInterval = DefaultCacheLogInterval
+	}
+	if opts.MaxPurge == 0 {
+		opts.MaxPurge = DefaultMaxPurge
+	}
+	if opts.PurgeInterval == 0 {
+		opts.PurgeInterval = DefaultPurgeInterval
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	c := &CachedDB{
+		db:     DB{Store: store, Rand: opts.Rand, BatchSize: opts.BatchSize, Progress: opts.Progress},
+		cache:  cache,
+		ttl:    opts.TTL,
+		prefix: opts.Prefix,
+		log:    opts.Logger,
+		logInt: opts.LogInterval,
+		maxPur: opts.MaxPurge,
+		purInt: opts.PurgeInterval,
+		codec:  opts.UserIDCodec,
+		now:    opts.Now,
+		epoch:  time.Now(),
+		purge:  map[string]struct{}{},
+	}
+	c.lastLog.Store(-int64(c.logInt)) // the first failure is logged at once
+	store.SetInvalidator(c)
+	return c, nil
+}
+
+// mono is the monotonic time since c was made.
+func (c *CachedDB) mono() int64 { return int64(time.Since(c.epoch)) }
+
+func (c *CachedDB) cacheKey(key string) string { return c.prefix + key }
+
+// Stats returns the counters.
+func (c *CachedDB) Stats() CacheStats {
+	return CacheStats{
+		Hits:         c.hits.Load(),
+		Misses:       c.misses.Load(),
+		Errors:       c.errs.Load(),
+		Fallbacks:    c.fallbacks.Load(),
+		Purges:       c.purges.Load(),
+		PurgePending: int(c.purgeLen.Load()),
+		Distrusted:   c.mono() < c.distrust.Load(),
+	}
+}
+
+// trusted reports whether a load of key may use the cache: the cache is not
+// distrusted and key awaits no purge.
+func (c *CachedDB) trusted(key string) bool {
+	if c.mono() < c.distrust.Load() {
+		return false
+	}
+	return !c.awaitsPurge(key)
+}
+
+// awaitsPurge reports whether key is on the purge list.
+func (c *CachedDB) awaitsPurge(key string) bool {
+	if c.purgeLen.Load() == 0 {
+		return false
+	}
+	c.pmu.Lock()
+	_, in := c.purge[key]
+	c.pmu.Unlock()
+	return in
+}
+
+// failed counts a failed cache call and logs it, at most once per
+// LogInterval. Cancellations are the caller's and are not logged.
+func (c *CachedDB) failed(op string, err error) {
+	c.errs.Add(1)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return
+	}
+	now := c.mono()
+	last := c.lastLog.Load()
+	if now-last < int64(c.logInt) || !c.lastLog.CompareAndSwap(last, now) {
+		c.suppressed.Add(1)
+		return
+	}
+	c.log.Warn("qsessions: session cache failed; serving from the database",
+		"op", op, "error", err, "suppressed", c.suppressed.Swap(0))
+}
+
+// Load returns the live session with key: one cache Get on a hit; on a
+// miss one database SELECT and one cache Add.
+func (c *CachedDB) Load(ctx context.Context, key string, now time.Time) (*Record, error) {
+	c.maybePurge()
+	if !ValidKey(key) {
+		return c.db.Load(ctx, key, now)
+	}
+	if !c.trusted(key) {
+		c.fallbacks.Add(1)
+		return c.db.Load(ctx, key, now)
+	}
+	start := time.Now()
+	val, _, err := c.cache.Get(ctx, c.cacheKey(key))
+	switch {
+	case err == nil:
+		if len(val) > 0 && val[0] == entryRecordV1 {
+			rec, derr := decodeRecord(key, val[1:], c.codec)
+			if derr != nil {
+				c.failed("decode", derr)
+			} else if rec.ExpireDate.After(now) {
+				c.hits.Add(1)
+				return rec, nil
+			}
+		}
+		// A tombstone, an entry we cannot read, or an expired session: the
+		// database answers, and nothing is filled.
+		c.misses.Add(1)
+		return c.db.Load(ctx, key, now)
+	case errors.Is(err, ErrCacheMiss):
+		c.misses.Add(1)
+		rec, err := c.db.Load(ctx, key, now)
+		if err != nil {
+			return nil, err
+		}
+		c.add(ctx, rec, now, start)
+		return rec, nil
+	default:
+		c.failed("get", err)
+		c.fallbacks.Add(1)
+		return c.db.Load(ctx, key, now)
+	}
+}
+
+// entryTTL is the TTL of rec's entry: TTL, but never past its expiry.
+func (c *CachedDB) entryTTL(rec *Record, now time.Time) time.Duration {
+	return min(c.ttl, rec.ExpireDate.Sub(now))
+}
+
+// stale reports whether a write whose database step began at start is too
+// late for the cache: a tombstone written after that step may already have
+// expired (or been evicted), so the write could outlive a revoke.
+func (c *CachedDB) stale(start time.Time) bool { return time.Since(start) >= c.ttl/2 }
+
+// add fills the cache with rec unless some entry is there; start is when
+// the database step began (a fill later than TTL/2 after it is dropped). A
+// failure costs nothing: an Add can never overwrite a tombstone, so a lost
+// or late one is harmless.
+func (c *CachedDB) add(ctx context.Context, rec *Record, now, start time.Time) {
+	ttl := c.entryTTL(rec, now)
+	if ttl <= 0 || !ValidKey(rec.Key) || c.stale(start) {
+		return
+	}
+	val, err := encodeRecord(cacheRecord(rec), c.codec)
+	if err != nil {
+		c.failed("encode", err)
+		return
+	}
+	err = c.cache.Add(context.WithoutCancel(ctx), c.cacheKey(rec.Key), val, ttl)
+	if !cacheAnswer(err) {
+		c.failed("add", err)
+	}
+}
+
+// cacheRecord is rec as the database stores it: user agent and IP
+// normalised, times in UTC microseconds.
+func cacheRecord(rec *Record) *Record {
+	r := rec.Clone()
+	r.UserAgent = NormalizeUserAgent(r.UserAgent)
+	if r.IP != "" {
+		r.IP = NormalizeIP(r.IP)
+	}
+	r.ExpireDate, r.CreatedAt = Time(r.ExpireDate), Time(r.CreatedAt)
+	r.UpdatedAt, r.LastActivity = Time(r.UpdatedAt), Time(r.LastActivity)
+	return r
+}
+
+// tombstone writes the tombstone of key; if the cache fails, key goes on
+// the purge list. A tombstone that lands removes key from the list.
+func (c *CachedDB) tombstone(ctx context.Context, key string) {
+	if !ValidKey(key) {
+		return
+	}
+	if err := c.cache.Set(ctx, c.cacheKey(key), tombstone, c.ttl); err != nil {
+		c.failed("tombstone", err)
+		c.addPurge(key)
+		return
+	}
+	if c.purgeLen.Load() > 0 {
+		c.pmu.Lock()
+		if _, in := c.purge[key]; in {
+			delete(c.purge, key)
+			c.purgeLen.Store(int64(len(c.purge)))
+			c.purges.Add(1)
+		}
+		c.pmu.Unlock()
+	}
+}
+
+// addPurge puts key on the purge list; when the list is full, the whole
+// cache is distrusted for a TTL instead.
+func (c *CachedDB) addPurge(key string) {
+	c.pmu.Lock()
+	_, in := c.purge[key]
+	full := !in && len(c.purge) >= c.maxPur
+	if !in && !full {
+		c.purge[key] = struct{}{}
+		c.purgeLen.Store(int64(len(c.purge)))
+	}
+	c.pmu.Unlock()
+	if !full {
+		return
+	}
+	c.errs.Add(1)
+	now := c.mono()
+	until := now + int64(c.ttl)
+	for {
+		cur := c.distrust.Load()
+		if cur >= until || c.distrust.CompareAndSwap(cur, until) {
+			if cur <= now { // a new episode: always logged
+				c.log.Error("qsessions: session cache purge list full: distrusting the whole cache; every load reads the database",
+					"max_purge", c.maxPur, "for", c.ttl)
+			}
+			return
+		}
+	}
+}
+
+// maybePurge starts a background pass over the purge list when it is not
+// empty, no pass runs and the last began at least PurgeInterval ago. Cost
+// when there is nothing to purge: one atomic load.
+func (c *CachedDB) maybePurge() {
+	if c.purgeLen.Load() == 0 {
+		return
+	}
+	now := c.mono()
+	last := c.lastPurge.Load()
+	if now-last < int64(c.purInt) || !c.lastPurge.CompareAndSwap(last, now) {
+		return
+	}
+	if !c.purging.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer c.purging.Store(false)
+		c.Purge(context.Background())
+	}()
+}
+
+// Purge works off the purge list now: it writes the tombstone of every key
+// on it, removes those that landed, and returns how many keys remain. Session
+// calls start it in the background every PurgeInterval while the list is not
+// empty; call it yourself to hurry, e.g. at shutdown. One cache Set per key.
+func (c *CachedDB) Purge(ctx context.Context) int {
+	c.pmu.Lock()
+	keys := make([]string, 0, len(c.purge))
+	for k := range c.purge {
+		keys = append(keys, k)
+	}
+	c.pmu.Unlock()
+	for _, k := range keys {
+		if ctx.Err() != nil {
+			break
+		}
+		if err := c.cache.Set(ctx, c.cacheKey(k), tombstone, c.ttl); err != nil {
+			c.failed("purge", err)
+			continue
+		}
+		c.pmu.Lock()
+		if _, in := c.purge[k]; in {
+			delete(c.purge, k)
+			c.purges.Add(1)
+		}
+		c.purgeLen.Store(int64(len(c.purge)))
+		c.pmu.Unlock()
+	}
+	return int(c.purgeLen.Load())
+}
+
+// Create inserts rec under a fresh token (one INSERT), then adds it to the
+// cache (one Add), so the next request is a hit.
+func (c *CachedDB) Create(ctx context.Context, rec *Record) (string, error) {
+	c.maybePurge()
+	start := time.Now()
+	token, err := c.db.Create(ctx, rec)
+	if err != nil {
+		return "", err
+	}
+	c.add(ctx, rec, c.now(), start)
+	return token, nil
+}
+
+// Save updates the row (one UPDATE), then the cache: one Get and one
+// CompareAndSwap (or Add), a tombstone instead on any conflict. A failure of
+// the cache puts the key on the purge list; the Save still succeeds.
+func (c *CachedDB) Save(ctx context.Context, rec *Record, now time.Time) error {
+	c.maybePurge()
+	start := time.Now()
+	if err := c.db.Save(ctx, rec, now); err != nil {
+		return err
+	}
+	if !ValidKey(rec.Key) {
+		return nil
+	}
+	ctx = context.WithoutCancel(ctx)
+	if c.awaitsPurge(rec.Key) {
+		// A tombstone is due for this key anyway: write it now rather than
+		// an entry.
+		c.tombstone(ctx, rec.Key)
+		return nil
+	}
+	c.writeSaved(ctx, rec, now, start)
+	return nil
+}
+
+// writeSaved puts a saved rec in the cache without ever replacing a
+// tombstone: CompareAndSwap against the entry it read, Add where it read
+// nothing, twice at most, then a tombstone. A write later than TTL/2 after
+// the UPDATE began writes a tombstone instead.
+func (c *CachedDB) writeSaved(ctx context.Context, rec *Record, now, start time.Time) {
+	ck := c.cacheKey(rec.Key)
+	out := cacheRecord(rec)
+	for range 2 {
+		if c.stale(start) {
+			break
+		}
+		val, cas, err := c.cache.Get(ctx, ck)
+		var cur *Record
+		switch {
+		case err == nil:
+			if len(val) == 0 || val[0] != entryRecordV1 {
+				return // a tombstone (or a newer format): it stays
+			}
+			if cur, err = decodeRecord(rec.Key, val[1:], c.codec); err != nil {
+				c.failed("decode", err)
+				c.tombstone(ctx, rec.Key)
+				return
+			}
+		case errors.Is(err, ErrCacheMiss):
+		default:
+			c.failed("get", err)
+			c.addPurge(rec.Key)
+			return
+		}
+		if cur != nil {
+			if cur.UpdatedAt.After(out.UpdatedAt) {
+				// A newer save's entry: which UPDATE the database kept last is
+				// unknown here, so let the database answer.
+				c.tombstone(ctx, rec.Key)
+				return
+			}
+			out.CreatedAt = cur.CreatedAt // Update keeps created_at
+		} else if out.CreatedAt.IsZero() {
+			c.tombstone(ctx, rec.Key) // we do not know the row's created_at
+			return
+		}
+		ttl := c.entryTTL(out, now)
+		if ttl <= 0 {
+			c.tombstone(ctx, rec.Key)
+			return
+		}
+		enc, err := encodeRecord(out, c.codec)
+		if err != nil {
+			c.failed("encode", err)
+			c.tombstone(ctx, rec.Key)
+			return
+		}
+		if cur != nil {
+			err = c.cache.CompareAndSwap(ctx, ck, enc, cas, ttl)
+		} else {
+			err = c.cache.Add(ctx, ck, enc, ttl)
+		}
+		switch {
+		case err == nil:
+			return
+		case errors.Is(err, ErrCASConflict) || errors.Is(err, ErrNotStored):
+			continue // someone wrote in between: read again
+		default:
+			c.failed("write", err)
+			c.tombstone(ctx, rec.Key)
+			return
+		}
+	}
+	c.tombstone(ctx, rec.Key)
+}
+
+// Rotate moves the session to a fresh token in one transaction, then
+// tombstones the old key and adds the new entry (one Set, one Add).
+func (c *CachedDB) Rotate(ctx context.Context, oldKey string, rec *Record, now time.Time) (string, error) {
+	c.maybePurge()
+	start := time.Now()
+	token, err := c.db.Rotate(ctx, oldKey, rec, now)
+	if err != nil {
+		return "", err
+	}
+	c.tombstone(context.WithoutCancel(ctx), oldKey)
+	c.add(ctx, rec, now, start)
+	return token, nil
+}
+
+// Delete removes the rows (one DELETE per batch), then writes a tombstone
+// for every key (one Set each), found or not. It returns how many rows went.
+func (c *CachedDB) Delete(ctx context.Context, keys ...string) (int, error) {
+	c.maybePurge()
+	n, err := c.db.Delete(ctx, keys...)
+	wctx := context.WithoutCancel(ctx)
+	for _, k := range keys {
+		c.tombstone(wctx, k)
+	}
+	return n, err
+}
+
+// Invalidate implements Invalidator: a tombstone for every key (one Set
+// each); failures go on the purge list. The generated ent hooks call it.
+func (c *CachedDB) Invalidate(ctx context.Context, keys []string) {
+	c.maybePurge()
+	ctx = context.WithoutCancel(ctx)
+	for _, k := range keys {
+		c.tombstone(ctx, k)
+	}
+}
+
+// UserSessions lists userID's live sessions from the database (one indexed
+// SELECT); the cache is not involved.
+func (c *CachedDB) UserSessions(ctx context.Context, userID any, now time.Time) ([]*Record, error) {
+	return c.db.UserSessions(ctx, userID, now)
+}
+
+// ClearExpired deletes expired rows in batches, from the database only:
+// their cache entries expire with them and are never served past expiry.
+func (c *CachedDB) ClearExpired(ctx context.Context, now time.Time) (int, error) {
+	return c.db.ClearExpired(ctx, now)
+}

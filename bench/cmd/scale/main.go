@@ -1,0 +1,306 @@
+// Command scale fills a fresh qsessions_session table with many sessions
+// (default 1,000,000 over 100,000 users, half of them expired) on Postgres
+// and MariaDB/MySQL, then measures the queries whose cost must not grow
+// with the table: a user's session list, a load by key, and clearing the
+// expired rows in batches. It prints each query's EXPLAIN plan, so a lost
+// index shows.
+//
+//	go run ./cmd/scale                      # both servers, defaults
+//	go run ./cmd/scale -dialects postgres -sessions 200000 -users 20000
+//
+// Servers come from QSESSIONS_TEST_POSTGRES and QSESSIONS_TEST_MYSQL (the
+// tests' defaults otherwise). Each run works in a new schema (Postgres) or
+// database (MySQL) and drops it at the end unless -keep is given.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+
+	"github.com/qsessions/qsessions/backend"
+	"github.com/qsessions/qsessions/dburl"
+	"github.com/qsessions/qsessions/ent"
+	"github.com/qsessions/qsessions/internal/testutil"
+)
+
+func main() {
+	dialects := flag.String("dialects", "postgres,mysql", "comma-separated: postgres, mysql")
+	sessions := flag.Int("sessions", 1_000_000, "sessions to insert")
+	users := flag.Int("users", 100_000, "users to spread them over")
+	expired := flag.Float64("expired", 0.5, "share of sessions already expired")
+	batch := flag.Int("batch", 1000, "rows per INSERT")
+	keep := flag.Bool("keep", false, "keep the schema/database afterwards")
+	flag.Parse()
+	for _, d := range strings.Split(*dialects, ",") {
+		if err := run(d, *sessions, *users, *expired, *batch, *keep); err != nil {
+			fmt.Fprintf(os.Stderr, "scale %s: %v\n", d, err)
+			os.Exit(1)
+		}
+	}
+}
+
+// run fills and measures one dialect.
+func run(name string, nSessions, nUsers int, expiredShare float64, batch int, keep bool) error {
+	ctx := context.Background()
+	db, drop, err := freshDB(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if !keep {
+		defer drop()
+	}
+	fmt.Printf("\n===== %s: %d sessions over %d users, %.0f%% expired (%s)\n", name, nSessions, nUsers, expiredShare*100, db.URL)
+
+	plain := ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, db.SQL)))
+	if err := plain.Schema.Create(ctx); err != nil {
+		return fmt.Errorf("creating the schema: %w", err)
+	}
+	now := backend.Time(time.Now())
+
+	start := time.Now()
+	userIDs := make([]int, 0, nUsers)
+	for i := 0; i < nUsers; i += batch {
+		bs := make([]*ent.UserCreate, 0, batch)
+		for j := i; j < min(i+batch, nUsers); j++ {
+			bs = append(bs, plain.User.Create().SetUsername(fmt.Sprintf("user%07d", j)))
+		}
+		us, err := plain.User.CreateBulk(bs...).Save(ctx)
+		if err != nil {
+			return fmt.Errorf("inserting users: %w", err)
+		}
+		for _, u := range us {
+			userIDs = append(userIDs, u.ID)
+		}
+	}
+	fmt.Printf("users inserted in %v\n", time.Since(start).Round(time.Millisecond))
+
+	start = time.Now()
+	data := make([]byte, 150)
+	_, _ = rand.Read(data)
+	const ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+	var someKey string
+	for i := 0; i < nSessions; i += batch {
+		bs := make([]*ent.SessionCreate, 0, batch)
+		for j := i; j < min(i+batch, nSessions); j++ {
+			var k [32]byte
+			_, _ = rand.Read(k[:])
+			key := hex.EncodeToString(k[:])
+			// Sessions j, j+nUsers, ... belong to one user; within each
+			// user's sessions the first expiredShare are expired.
+			exp := now.Add(14 * 24 * time.Hour)
+			if float64(j) < expiredShare*float64(nSessions) {
+				exp = now.Add(-time.Duration(j%86400+1) * time.Second)
+			} else if someKey == "" {
+				someKey = key
+			}
+			bs = append(bs, plain.Session.Create().
+				SetID(key).
+				SetSessionData(data).
+				SetExpireDate(exp).
+				SetUserID(userIDs[j%nUsers]).
+				SetUserAgent(ua).
+				SetIP(fmt.Sprintf("10.%d.%d.%d", j>>16&255, j>>8&255, j&255)).
+				SetCreatedAt(now.Add(-time.Hour)).
+				SetUpdatedAt(now.Add(-time.Hour)).
+				SetLastActivity(now.Add(-time.Duration(j%3600)*time.Second)))
+		}
+		if err := plain.Session.CreateBulk(bs...).Exec(ctx); err != nil {
+			return fmt.Errorf("inserting sessions: %w", err)
+		}
+	}
+	fmt.Printf("sessions inserted in %v\n", time.Since(start).Round(time.Millisecond))
+	if err := analyze(ctx, db); err != nil {
+		return err
+	}
+
+	// The measured client records its statements, for EXPLAIN.
+	drv := testutil.NewCountingDriver(entsql.OpenDB(db.Dialect, db.SQL))
+	store := ent.NewSessionStore(ent.NewClient(ent.Driver(drv)), backend.WithClock(func() time.Time { return now }))
+
+	user := userIDs[nUsers/2]
+	const reps = 200
+	drv.Reset()
+	d, n, err := timeIt(reps, func() (int, error) {
+		rs, err := store.UserSessions(ctx, user, now)
+		return len(rs), err
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nUserSessions(one user): %v/op, %d live sessions\n", d, n)
+	if err := explain(ctx, db, drv.Queries()[0]); err != nil {
+		return err
+	}
+
+	drv.Reset()
+	d, _, err = timeIt(reps, func() (int, error) {
+		_, err := store.Get(ctx, someKey, now)
+		return 1, err
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nGet(key): %v/op\n", d)
+	if err := explain(ctx, db, drv.Queries()[0]); err != nil {
+		return err
+	}
+
+	// The first batch alone, to EXPLAIN its SELECT while half the table is
+	// still expired; then the rest.
+	drv.Reset()
+	start = time.Now()
+	first, err := store.DeleteExpired(ctx, now, backend.DefaultBatchSize)
+	if err != nil {
+		return err
+	}
+	firstTook := time.Since(start)
+	fmt.Println("\nplan of a cleanup batch's SELECT (after the first batch, half the table still expired):")
+	if err := explain(ctx, db, drv.Queries()[0]); err != nil {
+		return err
+	}
+	start = time.Now()
+	last := time.Now()
+	rest, err := backend.ClearExpired(ctx, store, now, 0, func(total int) {
+		if time.Since(last) > 5*time.Second {
+			fmt.Printf("  ... %d cleared\n", first+total)
+			last = time.Now()
+		}
+	})
+	if err != nil {
+		return err
+	}
+	took := firstTook + time.Since(start)
+	cleared := first + rest
+	fmt.Printf("\nClearExpired: %d rows in %v (%.0f rows/s, batches of %d: a SELECT of keys, a DELETE by key)\n",
+		cleared, took.Round(time.Millisecond), float64(cleared)/took.Seconds(), backend.DefaultBatchSize)
+	return nil
+}
+
+// timeIt runs f reps times and returns the mean duration and f's last count.
+func timeIt(reps int, f func() (int, error)) (time.Duration, int, error) {
+	var n int
+	start := time.Now()
+	for range reps {
+		var err error
+		if n, err = f(); err != nil {
+			return 0, 0, err
+		}
+	}
+	return time.Since(start) / time.Duration(reps), n, nil
+}
+
+// explain prints the plan of q, with actual row counts on Postgres.
+func explain(ctx context.Context, db *dburl.DB, q testutil.Query) error {
+	prefix := "EXPLAIN "
+	if db.Dialect == dialect.Postgres {
+		prefix = "EXPLAIN (ANALYZE, BUFFERS) "
+	}
+	fmt.Printf("  %s\n", q.SQL)
+	rows, err := db.SQL.QueryContext(ctx, prefix+q.SQL, q.Args...)
+	if err != nil {
+		return fmt.Errorf("explain: %w", err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return err
+	}
+	if db.Dialect != dialect.Postgres {
+		fmt.Printf("  | %s |\n", strings.Join(cols, " | "))
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+		out := make([]string, len(vals))
+		for i, v := range vals {
+			out[i] = v.String
+			if !v.Valid {
+				out[i] = "NULL"
+			}
+		}
+		if db.Dialect == dialect.Postgres {
+			fmt.Printf("  %s\n", out[0])
+		} else {
+			fmt.Printf("  | %s |\n", strings.Join(out, " | "))
+		}
+	}
+	return rows.Err()
+}
+
+// analyze refreshes the planner's statistics after the bulk load.
+func analyze(ctx context.Context, db *dburl.DB) error {
+	q := "ANALYZE qsessions_session"
+	if db.Dialect == dialect.MySQL {
+		q = "ANALYZE TABLE qsessions_session"
+	}
+	rows, err := db.SQL.QueryContext(ctx, q)
+	if err != nil {
+		return fmt.Errorf("analyze: %w", err)
+	}
+	return rows.Close()
+}
+
+// freshDB creates a schema (Postgres) or database (MySQL) of its own and
+// returns it opened, with a function that drops it.
+func freshDB(ctx context.Context, name string) (*dburl.DB, func(), error) {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	schema := "qs_scale_" + hex.EncodeToString(b[:])
+	var base, create, dropSQL string
+	switch name {
+	case testutil.Postgres:
+		base = testutil.Env("QSESSIONS_TEST_POSTGRES", testutil.DefaultPostgres)
+		create, dropSQL = "CREATE SCHEMA "+schema, "DROP SCHEMA "+schema+" CASCADE"
+	case testutil.MySQL:
+		base = testutil.Env("QSESSIONS_TEST_MYSQL", testutil.DefaultMySQL)
+		create, dropSQL = "CREATE DATABASE "+schema+" CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", "DROP DATABASE "+schema
+	default:
+		return nil, nil, fmt.Errorf("unknown dialect %q (want postgres or mysql)", name)
+	}
+	admin, err := dburl.Open(base)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := admin.SQL.ExecContext(ctx, create); err != nil {
+		admin.Close()
+		return nil, nil, fmt.Errorf("%s: %w", dburl.Redact(base), err)
+	}
+	u, _ := url.Parse(base)
+	if name == testutil.Postgres {
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+	} else {
+		u.Path = "/" + schema
+	}
+	db, err := dburl.Open(u.String())
+	if err != nil {
+		admin.Close()
+		return nil, nil, err
+	}
+	drop := func() {
+		if _, err := admin.SQL.ExecContext(context.Background(), dropSQL); err != nil {
+			fmt.Fprintf(os.Stderr, "dropping %s: %v\n", schema, err)
+		}
+		admin.Close()
+	}
+	return db, drop, nil
+}

@@ -1,0 +1,361 @@
+package pages
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/qsessions/qsessions"
+	"github.com/qsessions/qsessions/backend"
+)
+
+// State selects sessions by expiry in a Filter.
+type State string
+
+// The states a Filter selects.
+const (
+	// StateActive: sessions that expire after Filter.Now (the default).
+	StateActive State = "active"
+	// StateExpired: sessions that expired at or before Filter.Now and were
+	// not yet cleared.
+	StateExpired State = "expired"
+	// StateAll: both.
+	StateAll State = "all"
+)
+
+// Filter is what the admin list asks an AdminSource for.
+type Filter struct {
+	// State selects active, expired or all sessions.
+	State State
+	// OwnerID, when not nil, keeps only the sessions of that user (the
+	// "Owner = me" filter passes the admin's own ID), in the app's ID type.
+	OwnerID any
+	// Search, when not empty, keeps the sessions whose IP starts with it or
+	// whose owner's name contains it (case-insensitive). It is trimmed and
+	// at most MaxSearch characters.
+	Search string
+	// Offset and Limit select one page of the matching sessions, ordered by
+	// last activity, newest first (then by key, so pages are stable).
+	Offset, Limit int
+	// Now is the boundary between active and expired.
+	Now time.Time
+}
+
+// AdminSession is one row of the admin list.
+type AdminSession struct {
+	// Info describes the session; Info.ID must be qsessions.PublicID of the
+	// stored key. The pages set Info.Current themselves.
+	Info qsessions.Info
+	// OwnerName is the owner's display name; "" makes the pages ask
+	// Config.UserName (once per distinct owner on the page).
+	OwnerName string
+}
+
+// AdminSource is what an app implements over its own ent client for the
+// admin pages (the demo's is a few ent queries over the reference schema).
+// It is read-only: revoking goes through the Manager's Backend.
+type AdminSource interface {
+	// List returns one page of the sessions that match f (Offset, Limit),
+	// newest activity first, and how many match in all. Implementations
+	// should not read session_data for the list.
+	List(ctx context.Context, f Filter) (sessions []AdminSession, total int, err error)
+	// Get returns the stored row, Data included, of the session whose
+	// qsessions.PublicID is publicID, live or expired, or an error wrapping
+	// qsessions.ErrNotFound. The public id is a hash, so a store cannot
+	// index it: see FindKey for a portable way and its cost.
+	Get(ctx context.Context, publicID string) (*backend.Record, error)
+}
+
+// FindKey finds the stored key whose qsessions.PublicID is publicID by
+// paging through keys in key order: page returns at most limit keys
+// greater than after ("" for the first page), e.g. with ent
+//
+//	client.Session.Query().Where(session.IDGT(after)).Order(session.ByID()).Limit(limit).IDs(ctx)
+//
+// It returns an error wrapping qsessions.ErrNotFound when no key matches.
+// Cost: a scan of the whole key index in pages of 1000 (about 64 bytes and
+// one SHA-256, a fraction of a microsecond, per row: roughly a second per
+// million sessions), so an AdminSource should first try the keys of rows it
+// listed recently, as the demo does.
+func FindKey(ctx context.Context, publicID string, page func(ctx context.Context, after string, limit int) ([]string, error)) (string, error) {
+	publicID = strings.ToLower(publicID)
+	if !publicIDShape(publicID) {
+		return "", fmt.Errorf("pages: %q is not a public session id: %w", publicID, qsessions.ErrNotFound)
+	}
+	const limit = 1000
+	after := ""
+	for {
+		keys, err := page(ctx, after, limit)
+		if err != nil {
+			return "", fmt.Errorf("pages: scanning session keys: %w", err)
+		}
+		for _, k := range keys {
+			if qsessions.PublicID(k) == publicID {
+				return k, nil
+			}
+		}
+		if len(keys) < limit {
+			return "", fmt.Errorf("pages: session %s: %w", publicID, qsessions.ErrNotFound)
+		}
+		after = keys[len(keys)-1]
+	}
+}
+
+// adminViewer returns the signed-in admin, or answers (login redirect or
+// 403) and returns false.
+func (p *Pages) adminViewer(w http.ResponseWriter, r *http.Request) (viewer, bool) {
+	v, ok := p.who(r)
+	if !ok {
+		p.toLogin(w, r)
+		return v, false
+	}
+	if !p.isAdmin(r) {
+		p.fail(w, r, v, http.StatusForbidden, "These pages are for administrators only.", nil)
+		return v, false
+	}
+	v.Admin = true
+	return v, true
+}
+
+// adminRow is a row of the admin list.
+type adminRow struct {
+	row
+	DetailURL string
+}
+
+// adminList serves GET /admin/sessions?state=&mine=1&q=&page=.
+func (p *Pages) adminList(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.adminViewer(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	state := State(q.Get("state"))
+	if state != StateExpired && state != StateAll {
+		state = StateActive
+	}
+	mine := q.Get("mine") == "1"
+	search := truncate(strings.TrimSpace(q.Get("q")), MaxSearch)
+	pageNo, err := strconv.Atoi(q.Get("page"))
+	if err != nil || pageNo < 1 {
+		pageNo = 1
+	}
+	pageNo = min(pageNo, 1_000_000)
+	size := p.cfg.PageSize
+	now := p.now()
+	f := Filter{State: state, Search: search, Offset: (pageNo - 1) * size, Limit: size, Now: now}
+	if mine {
+		f.OwnerID = v.ID
+	}
+	list, total, err := p.cfg.Admin.List(r.Context(), f)
+	if err != nil {
+		p.fail(w, r, v, http.StatusInternalServerError, "The sessions could not be listed.", err)
+		return
+	}
+	infos := make([]qsessions.Info, len(list))
+	for i, s := range list {
+		infos[i] = s.Info
+		infos[i].Current = v.Session != "" && s.Info.ID == v.Session
+	}
+	names := map[string]string{}
+	rows := make([]adminRow, len(infos))
+	for i, x := range p.rows(infos, now) {
+		owner := list[i].OwnerName
+		if uid := list[i].Info.UserID; uid != nil {
+			x.OwnerID = fmt.Sprint(uid)
+			if owner == "" {
+				n, done := names[x.OwnerID]
+				if !done {
+					n = p.userName(r.Context(), uid)
+					names[x.OwnerID] = n
+				}
+				owner = n
+			}
+		}
+		x.Owner = owner
+		rows[i] = adminRow{row: x, DetailURL: p.URL(pathAdmin) + "/" + x.ID}
+	}
+	link := func(page int) string {
+		lq := url.Values{}
+		if state != StateActive {
+			lq.Set("state", string(state))
+		}
+		if mine {
+			lq.Set("mine", "1")
+		}
+		if search != "" {
+			lq.Set("q", search)
+		}
+		if page > 1 {
+			lq.Set("page", strconv.Itoa(page))
+		}
+		if len(lq) == 0 {
+			return p.URL(pathAdmin)
+		}
+		return p.URL(pathAdmin) + "?" + lq.Encode()
+	}
+	data := map[string]any{
+		"Rows": rows, "Total": total, "State": string(state), "Mine": mine, "Search": search,
+		"From": min(f.Offset+1, total), "To": f.Offset + len(rows),
+	}
+	if pageNo > 1 {
+		data["Prev"] = link(pageNo - 1)
+	}
+	if f.Offset+len(rows) < total {
+		data["Next"] = link(pageNo + 1)
+	}
+	msg := ""
+	if q.Get("done") == "revoked" {
+		msg = "The session was revoked."
+	}
+	p.render(w, r, http.StatusOK, "admin", page{Title: "All sessions", Nav: "admin", Viewer: v, Message: msg, Data: data})
+}
+
+// dataItem is one decoded session value on the detail page.
+type dataItem struct {
+	Key, Type, Value string
+}
+
+// decodedData renders stored session data for display: one item per key,
+// sorted, values as JSON where that reads well.
+func decodedData(b []byte) ([]dataItem, error) {
+	m, err := qsessions.DecodeData(b)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]dataItem, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		items = append(items, dataItem{Key: k, Type: typeName(m[k]), Value: truncate(showValue(m[k]), 4000)})
+	}
+	return items, nil
+}
+
+func typeName(v any) string {
+	if o, ok := v.(qsessions.Opaque); ok {
+		return o.Type
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func showValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return strconv.Quote(x)
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
+	case []byte:
+		s := fmt.Sprintf("%d bytes: %s", len(x), hex.EncodeToString(x[:min(len(x), 64)]))
+		if len(x) > 64 {
+			s += "…"
+		}
+		return s
+	case qsessions.Opaque:
+		var buf bytes.Buffer
+		if err := json.Indent(&buf, x.JSON, "", "  "); err != nil {
+			return string(x.JSON)
+		}
+		return buf.String()
+	}
+	if b, err := json.MarshalIndent(v, "", "  "); err == nil {
+		return string(b)
+	}
+	return fmt.Sprintf("%v", v)
+}
+
+// adminDetail serves GET /admin/sessions/{id}.
+func (p *Pages) adminDetail(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.adminViewer(w, r)
+	if !ok {
+		return
+	}
+	rec, found, err := p.adminGet(r.Context(), r.PathValue("id"))
+	if err != nil {
+		p.fail(w, r, v, http.StatusInternalServerError, "The session could not be loaded.", err)
+		return
+	}
+	if !found {
+		p.fail(w, r, v, http.StatusNotFound, "No such session: it may have been revoked or cleared.", nil)
+		return
+	}
+	now := p.now()
+	info := qsessions.Info{
+		ID: qsessions.PublicID(rec.Key), UserID: rec.UserID, UserAgent: rec.UserAgent, IP: rec.IP,
+		CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, LastActivity: rec.LastActivity, ExpireDate: rec.ExpireDate,
+	}
+	info.Current = info.ID == v.Session
+	x := p.rows([]qsessions.Info{info}, now)[0]
+	if rec.UserID != nil {
+		x.OwnerID = fmt.Sprint(rec.UserID)
+		x.Owner = p.userName(r.Context(), rec.UserID)
+	}
+	items, derr := decodedData(rec.Data)
+	data := map[string]any{
+		"Row": x, "UpdatedAt": rec.UpdatedAt, "Items": items, "Size": len(rec.Data),
+		"RevokeURL": p.URL(pathAdmin) + "/" + x.ID + "/revoke",
+	}
+	if derr != nil {
+		data["DecodeError"] = derr.Error()
+	}
+	p.render(w, r, http.StatusOK, "detail", page{Title: "Session " + x.ID, Nav: "admin", Viewer: v, Data: data})
+}
+
+// adminGet asks the AdminSource for a public id, mapping not-found to
+// found false.
+func (p *Pages) adminGet(ctx context.Context, id string) (*backend.Record, bool, error) {
+	id = strings.ToLower(id)
+	if !publicIDShape(id) {
+		return nil, false, nil
+	}
+	rec, err := p.cfg.Admin.Get(ctx, id)
+	switch {
+	case errors.Is(err, qsessions.ErrNotFound) || errors.Is(err, backend.ErrNotFound):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, err
+	case rec == nil || qsessions.PublicID(rec.Key) != id:
+		return nil, false, fmt.Errorf("pages: AdminSource.Get(%s) returned another session", id)
+	}
+	return rec, true, nil
+}
+
+// adminRevoke serves POST /admin/sessions/{id}/revoke: it deletes the row
+// through the Manager's Backend (so a cached_db backend writes its
+// tombstone), which also ends anonymous and expired sessions.
+func (p *Pages) adminRevoke(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.adminViewer(w, r)
+	if !ok {
+		return
+	}
+	rec, found, err := p.adminGet(r.Context(), r.PathValue("id"))
+	if err != nil {
+		p.fail(w, r, v, http.StatusInternalServerError, "The session could not be loaded.", err)
+		return
+	}
+	if !found {
+		p.fail(w, r, v, http.StatusNotFound, "No such session: it may have been revoked or cleared.", nil)
+		return
+	}
+	if qsessions.PublicID(rec.Key) == v.Session {
+		if err := qsessions.FromContext(r.Context()).Logout(r.Context()); err != nil {
+			p.fail(w, r, v, http.StatusInternalServerError, "The session could not be revoked.", err)
+			return
+		}
+		http.Redirect(w, r, p.cfg.LoginURL, http.StatusSeeOther)
+		return
+	}
+	if _, err := p.cfg.Manager.Backend.Delete(r.Context(), rec.Key); err != nil {
+		p.fail(w, r, v, http.StatusInternalServerError, "The session could not be revoked.", err)
+		return
+	}
+	http.Redirect(w, r, p.URL(pathAdmin)+"?done=revoked", http.StatusSeeOther)
+}
