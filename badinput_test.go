@@ -25,9 +25,13 @@ func TestMalformedCookiesMakeNoQuery(t *testing.T) {
 		}
 		for name, c := range cases {
 			e.drv.Reset()
+			e.calls.calls.Store(0)
 			r := e.do(req{path: "/whoami", cookie: c})
 			if n := e.drv.Count(); n != 0 {
 				t.Fatalf("%s cookie made %d queries", name, n)
+			}
+			if n := e.calls.calls.Load(); n != 0 {
+				t.Fatalf("%s cookie made %d backend (database or cache) calls", name, n)
 			}
 			if r.code != 200 || r.body != "<nil>" || !r.deleted {
 				t.Fatalf("%s cookie: code %d body %q deleted %v", name, r.code, r.body, r.deleted)

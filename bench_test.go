@@ -38,28 +38,6 @@ const benchIP = "192.0.2.7"
 // benchBackends lists the backends benchmarked on each dialect.
 var benchBackends = []string{"db", "cached_db"}
 
-// countingBackend counts the calls that reach the backend, so the untouched
-// request can prove it makes none.
-type countingBackend struct {
-	backend.Backend
-	calls atomic.Int64
-}
-
-func (c *countingBackend) Load(ctx context.Context, key string, now time.Time) (*backend.Record, error) {
-	c.calls.Add(1)
-	return c.Backend.Load(ctx, key, now)
-}
-
-func (c *countingBackend) Create(ctx context.Context, rec *backend.Record) (string, error) {
-	c.calls.Add(1)
-	return c.Backend.Create(ctx, rec)
-}
-
-func (c *countingBackend) Save(ctx context.Context, rec *backend.Record, now time.Time) error {
-	c.calls.Add(1)
-	return c.Backend.Save(ctx, rec, now)
-}
-
 // benchEnv is one dialect and backend with a seeded user and session.
 type benchEnv struct {
 	client *ent.Client

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +29,7 @@ type env struct {
 	client *ent.Client
 	store  *ent.SessionStore
 	clock  *testutil.Clock
+	calls  *countingBackend // every backend call: database or cache
 	m      *qsessions.Manager
 	h      http.Handler
 	// beforeSave runs inside /set after the load, before the response.
@@ -63,7 +65,8 @@ func newEnv(t *testing.T, db *testutil.DB, kind string) *env {
 		t.Fatalf("creating schema: %v", err)
 	}
 	e.store = ent.NewSessionStore(e.client, backend.WithClock(e.clock.Now))
-	e.m = qsessions.New(newBackend(t, kind, e.store))
+	e.calls = &countingBackend{Backend: newBackend(t, kind, e.store)}
+	e.m = qsessions.New(e.calls)
 	e.m.Now = e.clock.Now
 	mw := middleware.New(e.m, middleware.Options{
 		Cookie:         middleware.Cookie{Insecure: true},
@@ -223,3 +226,30 @@ func within(a, b time.Time, d time.Duration) bool {
 }
 
 func hasPrefix(s, p string) bool { return strings.HasPrefix(s, p) }
+
+// countingBackend counts the calls that reach the backend (and so the
+// database or the cache).
+type countingBackend struct {
+	backend.Backend
+	calls atomic.Int64
+}
+
+func (c *countingBackend) Load(ctx context.Context, key string, now time.Time) (*backend.Record, error) {
+	c.calls.Add(1)
+	return c.Backend.Load(ctx, key, now)
+}
+
+func (c *countingBackend) Create(ctx context.Context, rec *backend.Record) (string, error) {
+	c.calls.Add(1)
+	return c.Backend.Create(ctx, rec)
+}
+
+func (c *countingBackend) Save(ctx context.Context, rec *backend.Record, now time.Time) error {
+	c.calls.Add(1)
+	return c.Backend.Save(ctx, rec, now)
+}
+
+func (c *countingBackend) Delete(ctx context.Context, keys ...string) (int, error) {
+	c.calls.Add(1)
+	return c.Backend.Delete(ctx, keys...)
+}
