@@ -280,6 +280,20 @@ func benchHotPaths(parent *testing.B, e *benchEnv) {
 		}
 	})
 
+	// BackendLoad is the backend's load alone (one SELECT, or one cache get
+	// and the record decode), without the session's data decode: the figure
+	// the floors compare with.
+	run("BackendLoad", func(b *testing.B, reset func()) {
+		key := backend.KeyOf(token)
+		reset()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := e.be.Backend.Load(e.ctx, key, e.m.Now()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+
 	run("Save", func(b *testing.B, reset func()) {
 		s := e.m.Start(e.ctx, token, benchIP, benchUA)
 		if err := s.Load(); err != nil {

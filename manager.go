@@ -164,6 +164,10 @@ type Info struct {
 	key string
 }
 
+// InfoOf describes the stored session r for a listing (Current false).
+// Cost: one SHA-256 for the public id.
+func InfoOf(r *backend.Record) Info { return infoOf(r, "") }
+
 func infoOf(r *backend.Record, current string) Info {
 	return Info{
 		ID: PublicID(r.Key), Current: r.Key == current && current != "",

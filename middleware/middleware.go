@@ -102,12 +102,9 @@ func New(m *qsessions.Manager, opts Options) func(http.Handler) http.Handler {
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			token := ""
-			if ck, err := r.Cookie(c.Name); err == nil {
-				token = ck.Value
-				if token == "" {
-					token = "-" // present but empty: delete it
-				}
+			token, ok := cookieValue(r.Header, c.Name)
+			if ok && token == "" {
+				token = "-" // present but empty: delete it
 			}
 			ip := ClientIP(r, opts.TrustedProxies)
 			ipText := ""
@@ -222,3 +219,26 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // Unwrap gives http.ResponseController the underlying writer.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// cookieValue returns the value of the first cookie called name in the
+// request's Cookie headers, without allocating (http.Request.Cookie parses
+// every cookie). Quotes around the value are removed; the value's shape is
+// checked by the session layer.
+func cookieValue(h http.Header, name string) (string, bool) {
+	for _, line := range h["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if !ok || strings.TrimSpace(k) != name {
+				continue
+			}
+			v = strings.TrimSpace(v)
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			return v, true
+		}
+	}
+	return "", false
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -31,14 +32,14 @@ func sessionCookie(t *testing.T, res *http.Response) *http.Cookie {
 
 func TestCookieFlagsAndSaveBeforeHeaders(t *testing.T) {
 	m := qsessions.New(backend.NewDB(backend.NewMemStore()))
-	var setErr error
+	late := make(chan error, 1)
 	h := middleware.New(m, middleware.Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := qsessions.FromContext(r.Context())
 		_ = s.Set("a", "1")
 		w.WriteHeader(201)
 		io.WriteString(w, "streamed")
 		http.NewResponseController(w).Flush()
-		setErr = s.Set("late", "x") // after the headers: must be reported
+		late <- s.Set("late", "x") // after the headers: must be reported
 	}))
 	srv := httptest.NewServer(h)
 	defer srv.Close()
@@ -57,7 +58,7 @@ func TestCookieFlagsAndSaveBeforeHeaders(t *testing.T) {
 	if !backend.ValidToken(c.Value) {
 		t.Fatalf("cookie value %q is not a token", c.Value)
 	}
-	if !errors.Is(setErr, qsessions.ErrHeadersWritten) {
+	if setErr := <-late; !errors.Is(setErr, qsessions.ErrHeadersWritten) {
 		t.Fatalf("Set after headers: %v, want ErrHeadersWritten", setErr)
 	}
 }
@@ -225,4 +226,36 @@ func FuzzClientIP(f *testing.F) {
 			t.Fatalf("not normalised: %v", got)
 		}
 	})
+}
+
+func TestCookieHeaderParsing(t *testing.T) {
+	store := backend.NewMemStore()
+	m := qsessions.New(backend.NewDB(store))
+	s := m.Start(context.Background(), "", "", "")
+	_ = s.Set("a", 1)
+	c, _ := s.Save(context.Background())
+	h := middleware.New(m, middleware.Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, fmt.Sprint(qsessions.FromContext(r.Context()).GetInt("a")))
+	}))
+	for _, header := range []string{
+		"sessionid=" + c.Token,
+		"theme=dark; sessionid=" + c.Token + "; other=1",
+		`sessionid="` + c.Token + `"`,
+		"xsessionid=nope;sessionid=" + c.Token,
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Cookie", header)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Body.String() != "1" {
+			t.Errorf("Cookie %q: session not found (%q)", header, rec.Body.String())
+		}
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Cookie", "other="+c.Token)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	if rec.Body.String() != "0" {
+		t.Error("a cookie of another name was taken as the session")
+	}
 }

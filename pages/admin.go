@@ -288,10 +288,7 @@ func (p *Pages) adminDetail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := p.now()
-	info := qsessions.Info{
-		ID: qsessions.PublicID(rec.Key), UserID: rec.UserID, UserAgent: rec.UserAgent, IP: rec.IP,
-		CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, LastActivity: rec.LastActivity, ExpireDate: rec.ExpireDate,
-	}
+	info := qsessions.InfoOf(rec)
 	info.Current = info.ID == v.Session
 	x := p.rows([]qsessions.Info{info}, now)[0]
 	if rec.UserID != nil {

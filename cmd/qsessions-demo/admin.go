@@ -86,12 +86,9 @@ func (s *adminSource) List(ctx context.Context, f pages.Filter) ([]pages.AdminSe
 	}
 	for i, e := range es {
 		rec := record(e)
-		id := qsessions.PublicID(rec.Key)
-		s.recent[id] = rec.Key
-		out[i] = pages.AdminSession{Info: qsessions.Info{
-			ID: id, UserID: rec.UserID, UserAgent: rec.UserAgent, IP: rec.IP,
-			CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, LastActivity: rec.LastActivity, ExpireDate: rec.ExpireDate,
-		}}
+		info := qsessions.InfoOf(rec)
+		s.recent[info.ID] = rec.Key
+		out[i] = pages.AdminSession{Info: info}
 		if e.Edges.User != nil {
 			out[i].OwnerName = e.Edges.User.Username
 		}

@@ -426,8 +426,8 @@ func (a *app) home(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	info := qsessions.Info{ID: qsessions.PublicID(rec.Key), Current: true, UserID: rec.UserID, UserAgent: rec.UserAgent, IP: rec.IP,
-		CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, LastActivity: rec.LastActivity, ExpireDate: rec.ExpireDate}
+	info := qsessions.InfoOf(rec)
+	info.Current = true
 	loc := ""
 	if a.geo != nil {
 		loc = info.Location(a.geo)

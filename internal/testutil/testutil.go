@@ -119,10 +119,8 @@ func Open(t testing.TB, name string) *DB {
 	switch name {
 	case SQLite:
 		return openSQLite(t)
-	case Postgres:
-		return openPostgres(t)
-	case MySQL:
-		return openMySQL(t)
+	case Postgres, MySQL:
+		return openServer(t, servers[name])
 	}
 	t.Fatalf("testutil: unknown dialect %q", name)
 	return nil
@@ -139,57 +137,53 @@ func openSQLite(t testing.TB) *DB {
 	return &DB{Dialect: dialect.SQLite, SQL: db.SQL, URL: u}
 }
 
-func openPostgres(t testing.TB) *DB {
-	base := Env("QSESSIONS_TEST_POSTGRES", DefaultPostgres)
-	if err := probe(Postgres, base); err != nil {
-		Unavailable(t, Postgres, fmt.Sprintf("%s: %v", dburl.Redact(base), err))
-	}
-	admin, err := dburl.Open(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	schema := randName()
-	ctx := context.Background()
-	if _, err := admin.SQL.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("creating schema: %v", err)
-	}
-	u, _ := url.Parse(base)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	db, err := dburl.Open(u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.SQL.SetMaxOpenConns(4)
-	t.Cleanup(func() {
-		db.Close()
-		if a, err := dburl.Open(base); err == nil {
-			_, _ = a.SQL.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			a.Close()
-		}
-	})
-	return &DB{Dialect: dialect.Postgres, SQL: db.SQL, URL: u.String()}
+// server describes how to make a fresh namespace on one server: a schema
+// (Postgres) or a database (MySQL), and the URL that opens it.
+type server struct {
+	name, env, def, dialect string
+	create, drop            string // statements; %s is the namespace
+	use                     func(u *url.URL, ns string)
 }
 
-func openMySQL(t testing.TB) *DB {
-	base := Env("QSESSIONS_TEST_MYSQL", DefaultMySQL)
-	if err := probe(MySQL, base); err != nil {
-		Unavailable(t, MySQL, fmt.Sprintf("%s: %v", dburl.Redact(base), err))
+var servers = map[string]server{
+	Postgres: {
+		name: Postgres, env: "QSESSIONS_TEST_POSTGRES", def: DefaultPostgres, dialect: dialect.Postgres,
+		create: "CREATE SCHEMA %s", drop: "DROP SCHEMA %s CASCADE",
+		use: func(u *url.URL, ns string) {
+			q := u.Query()
+			q.Set("search_path", ns)
+			u.RawQuery = q.Encode()
+		},
+	},
+	MySQL: {
+		name: MySQL, env: "QSESSIONS_TEST_MYSQL", def: DefaultMySQL, dialect: dialect.MySQL,
+		create: "CREATE DATABASE %s CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", drop: "DROP DATABASE %s",
+		use: func(u *url.URL, ns string) { u.Path = "/" + ns },
+	},
+}
+
+// openServer creates a fresh namespace on the server, opens a small pool on
+// it, and drops it at cleanup.
+func openServer(t testing.TB, srv server) *DB {
+	base := Env(srv.env, srv.def)
+	if err := probe(srv.name, base); err != nil {
+		Unavailable(t, srv.name, fmt.Sprintf("%s: %v", dburl.Redact(base), err))
 	}
-	admin, err := dburl.Open(base)
-	if err != nil {
-		t.Fatal(err)
+	exec := func(stmt string) error {
+		admin, err := dburl.Open(base)
+		if err != nil {
+			return err
+		}
+		defer admin.Close()
+		_, err = admin.SQL.ExecContext(context.Background(), stmt)
+		return err
 	}
-	defer admin.Close()
-	name := randName()
-	ctx := context.Background()
-	if _, err := admin.SQL.ExecContext(ctx, "CREATE DATABASE "+name+" CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
-		t.Fatalf("creating database: %v", err)
+	ns := randName()
+	if err := exec(fmt.Sprintf(srv.create, ns)); err != nil {
+		t.Fatalf("creating %s: %v", ns, err)
 	}
 	u, _ := url.Parse(base)
-	u.Path = "/" + name
+	srv.use(u, ns)
 	db, err := dburl.Open(u.String())
 	if err != nil {
 		t.Fatal(err)
@@ -197,12 +191,9 @@ func openMySQL(t testing.TB) *DB {
 	db.SQL.SetMaxOpenConns(4)
 	t.Cleanup(func() {
 		db.Close()
-		if a, err := dburl.Open(base); err == nil {
-			_, _ = a.SQL.ExecContext(context.Background(), "DROP DATABASE "+name)
-			a.Close()
-		}
+		_ = exec(fmt.Sprintf(srv.drop, ns))
 	})
-	return &DB{Dialect: dialect.MySQL, SQL: db.SQL, URL: u.String()}
+	return &DB{Dialect: srv.dialect, SQL: db.SQL, URL: u.String()}
 }
 
 // EachDialect runs f as a subtest named by each dialect, each with a fresh

@@ -122,7 +122,7 @@ func floorOf(name string) string {
 	p := strings.Split(name, "/")
 	switch {
 	case p[0] == "Sessions" && len(p) == 4:
-		if p[3] != "Load" && p[3] != "RequestRead" {
+		if p[3] != "Load" && p[3] != "BackendLoad" && p[3] != "RequestRead" {
 			return ""
 		}
 		if p[2] == "cached_db" {
@@ -191,14 +191,14 @@ func main() {
 		fmt.Fprintf(w, "- **%s** %s: %s\n", mark, what, detail)
 	}
 	for _, d := range []string{"sqlite", "postgres", "mysql"} {
-		if m, ok := r.median("Sessions/" + d + "/cached_db/Load"); ok {
+		if m, ok := r.median("Sessions/" + d + "/cached_db/BackendLoad"); ok {
 			if f, ok := r.median("Floor/memcached/Get"); ok {
 				x := m.ns / f.ns
 				target("cached_db hit ≤ 1.15× memcached Get ("+d+")", x <= 1.15,
 					fmt.Sprintf("%s vs %s = %.2f×", dur(m.ns), dur(f.ns), x))
 			}
 		}
-		if m, ok := r.median("Sessions/" + d + "/db/Load"); ok {
+		if m, ok := r.median("Sessions/" + d + "/db/BackendLoad"); ok {
 			if f, ok := r.median("Floor/" + d + "/PointSelect"); ok {
 				x := m.ns / f.ns
 				target("db load ≤ 1.15× point SELECT ("+d+")", x <= 1.15,
