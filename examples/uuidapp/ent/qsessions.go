@@ -237,12 +237,14 @@ func (s *LoginSessionStore) Delete(ctx context.Context, keys ...string) (int, er
 }
 
 // DeleteExpired implements backend.Store: a SELECT of at most limit expired
-// keys on the expire_date index, then a DELETE of those keys.
+// keys in expire_date order (so Postgres, too, walks the expire_date index
+// rather than scanning the table), then a DELETE of those keys.
 func (s *LoginSessionStore) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
 	ctx = s.ctx(ctx)
 	now = backend.Time(now)
 	keys, err := s.client.LoginSession.Query().
 		Where(loginsession.ExpireDateLTE(now)).
+		Order(Asc(loginsession.FieldExpireDate)). // the expire_date index, oldest first, on every planner
 		Limit(limit).
 		IDs(ctx)
 	if err != nil || len(keys) == 0 {
