@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -35,10 +36,12 @@ type Session struct {
 	ctx context.Context
 
 	mu        sync.Mutex
-	token     string // the cookie value, valid shape or ""
-	key       string // KeyOf(token), or ""
-	hadCookie bool   // the request sent a cookie (valid or not)
-	ip, ua    string // of this request, normalised
+	token     string     // the cookie value, valid shape or ""
+	key       string     // KeyOf(token), or ""
+	hadCookie bool       // the request sent a cookie (valid or not)
+	addr      netip.Addr // the client's address, unmapped, no zone
+	ip        string     // addr as text, formatted on first need
+	ua        string     // of this request, normalised
 
 	loaded    bool
 	err       error
@@ -61,12 +64,29 @@ type Session struct {
 // the shape backend.NewToken gives is treated as no session and never
 // reaches the backend. ctx is used for the lazy load.
 func (m *Manager) Start(ctx context.Context, token, ip, ua string) *Session {
+	addr, _ := netip.ParseAddr(ip)
+	return m.StartAddr(ctx, token, addr, ua)
+}
+
+// StartAddr is Start with the client address already parsed, as the
+// middleware has it: the address is formatted only if the session is
+// loaded, so an untouched request allocates nothing for it.
+func (m *Manager) StartAddr(ctx context.Context, token string, ip netip.Addr, ua string) *Session {
 	s := &Session{m: m, ctx: ctx, hadCookie: token != "",
-		ip: backend.NormalizeIP(ip), ua: backend.NormalizeUserAgent(ua)}
+		addr: ip.Unmap().WithZone(""), ua: backend.NormalizeUserAgent(ua)}
 	if backend.ValidToken(token) {
 		s.token = token // hashed on first load
 	}
 	return s
+}
+
+// ipText returns the client address as stored ("" when unknown). Caller
+// holds mu.
+func (s *Session) ipText() string {
+	if s.ip == "" && s.addr.IsValid() {
+		s.ip = s.addr.String()
+	}
+	return s.ip
 }
 
 // load reads the session once. Caller holds mu.
@@ -103,7 +123,7 @@ func (s *Session) load() {
 	for _, n := range sizes {
 		s.size += n
 	}
-	if rec.IP != s.ip || rec.UserAgent != s.ua {
+	if rec.IP != s.ipText() || rec.UserAgent != s.ua {
 		s.touched = true
 	}
 }
@@ -447,7 +467,7 @@ func (s *Session) encode() ([]byte, error) {
 // record builds the row to write at now: deadline, expiry and activity.
 // Caller holds mu.
 func (s *Session) record(now time.Time) *backend.Record {
-	rec := &backend.Record{UserAgent: s.ua, IP: s.ip, UpdatedAt: now, LastActivity: now, CreatedAt: now}
+	rec := &backend.Record{UserAgent: s.ua, IP: s.ipText(), UpdatedAt: now, LastActivity: now, CreatedAt: now}
 	if s.rec != nil {
 		rec.Key, rec.UserID, rec.CreatedAt = s.rec.Key, s.rec.UserID, s.rec.CreatedAt
 	}

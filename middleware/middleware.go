@@ -106,12 +106,7 @@ func New(m *qsessions.Manager, opts Options) func(http.Handler) http.Handler {
 			if ok && token == "" {
 				token = "-" // present but empty: delete it
 			}
-			ip := ClientIP(r, opts.TrustedProxies)
-			ipText := ""
-			if ip.IsValid() {
-				ipText = ip.String()
-			}
-			s := m.Start(r.Context(), token, ipText, r.UserAgent())
+			s := m.StartAddr(r.Context(), token, ClientIP(r, opts.TrustedProxies), r.UserAgent())
 			r = r.WithContext(qsessions.NewContext(r.Context(), s))
 			sw := &responseWriter{ResponseWriter: w, s: s, r: r, opts: &opts}
 			next.ServeHTTP(sw, r)
