@@ -63,7 +63,10 @@ func TestCachedSoak(t *testing.T) {
 			db := testutil.Open(t, d)
 			clock := testutil.NewClock()
 			co := backend.CachedOptions{Prefix: testutil.MemcachedPrefix(t)}
-			mo := backend.MemcacheOptions{Timeout: time.Second}
+			// A generous timeout: a failed tombstone write relaxes the
+			// cross-process guarantee to the TTL, which this test tolerates
+			// only when it happens (and reports).
+			mo := backend.MemcacheOptions{Timeout: 5 * time.Second}
 			ps := []*proc{newProc(t, db, clock, true, addrs, mo, co), newProc(t, db, clock, false, addrs, mo, co)}
 			for _, p := range ps {
 				p.cache.setHook(func(op, _ string) {
@@ -85,6 +88,7 @@ func TestCachedSoak(t *testing.T) {
 				uid     int
 				created time.Time
 				revoked atomic.Bool
+				by      atomic.Pointer[proc] // the process that revoked it
 			}
 			newSess := func(p *proc, uid int) *sess {
 				now := clock.Now()
@@ -104,6 +108,9 @@ func TestCachedSoak(t *testing.T) {
 				badMsg  atomic.Value
 				ops     [4]atomic.Int64
 				revokes atomic.Int64
+				// tolerated counts stale reads in the other process after the
+				// revoker's tombstone write failed (bounded by the TTL).
+				tolerated atomic.Int64
 			)
 			for i := range pool {
 				pool[i] = newSess(ps[i%2], uids[i%len(uids)])
@@ -133,7 +140,17 @@ func TestCachedSoak(t *testing.T) {
 							r, err := p.c.Load(ctx, s.key, now)
 							switch {
 							case err == nil && was:
-								violation("a load that began after the revoke returned the session (data %q)", r.Data)
+								by := s.by.Load()
+								if by != p && by.c.Stats().Errors > 0 {
+									// The revoking process could not write its
+									// tombstone (a cache failure under load): for
+									// other processes the documented bound is the
+									// cache TTL, not "never".
+									tolerated.Add(1)
+									break
+								}
+								violation("a load that began after the revoke returned the session (data %q; same process %v; cache stats of the revoker %+v)",
+									r.Data, by == p, by.c.Stats())
 							case err == nil && r.Key != s.key:
 								violation("load of %s returned %s", s.key, r.Key)
 							case err != nil && !errors.Is(err, backend.ErrNotFound):
@@ -163,6 +180,7 @@ func TestCachedSoak(t *testing.T) {
 								t.Errorf("revoke: %v", err)
 								continue
 							}
+							s.by.Store(p)
 							s.revoked.Store(true)
 							revokes.Add(1)
 							ns := newSess(p, s.uid)
@@ -220,7 +238,7 @@ func TestCachedSoak(t *testing.T) {
 				t.Fatal("the soak exercised nothing: no hits or no revokes")
 			}
 			if s0.Errors+s1.Errors != 0 {
-				t.Fatalf("cache errors with healthy servers: %+v / %+v", s0, s1)
+				t.Fatalf("cache errors with healthy servers (%d stale reads in the other process followed): %+v / %+v", tolerated.Load(), s0, s1)
 			}
 		})
 	}
