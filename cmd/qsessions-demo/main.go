@@ -58,12 +58,15 @@ func serve(ctx context.Context, cfg config, out io.Writer) error {
 		return err
 	}
 	defer a.Close()
+	// Exactly "user: NAME  password: PASS" per user, for people and scripts;
+	// who is an admin goes on a line of its own.
 	for _, u := range a.users {
-		admin := ""
+		fmt.Fprintf(out, "user: %s  password: %s\n", u.Name, u.Password)
+	}
+	for _, u := range a.users {
 		if u.Admin {
-			admin = "  (admin)"
+			fmt.Fprintf(out, "admin: %s\n", u.Name)
 		}
-		fmt.Fprintf(out, "user: %s  password: %s%s\n", u.Name, u.Password, admin)
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
