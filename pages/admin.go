@@ -272,19 +272,29 @@ func showValue(v any) string {
 	return fmt.Sprintf("%v", v)
 }
 
-// adminDetail serves GET /admin/sessions/{id}.
-func (p *Pages) adminDetail(w http.ResponseWriter, r *http.Request) {
+// adminSession resolves the {id} of an admin request for an admin viewer,
+// answering the error page itself (login, 403, 404, 500) when it cannot.
+func (p *Pages) adminSession(w http.ResponseWriter, r *http.Request) (viewer, *backend.Record, bool) {
 	v, ok := p.adminViewer(w, r)
 	if !ok {
-		return
+		return v, nil, false
 	}
 	rec, found, err := p.adminGet(r.Context(), r.PathValue("id"))
 	if err != nil {
 		p.fail(w, r, v, http.StatusInternalServerError, "The session could not be loaded.", err)
-		return
+		return v, nil, false
 	}
 	if !found {
 		p.fail(w, r, v, http.StatusNotFound, "No such session: it may have been revoked or cleared.", nil)
+		return v, nil, false
+	}
+	return v, rec, true
+}
+
+// adminDetail serves GET /admin/sessions/{id}.
+func (p *Pages) adminDetail(w http.ResponseWriter, r *http.Request) {
+	v, rec, ok := p.adminSession(w, r)
+	if !ok {
 		return
 	}
 	now := p.now()
@@ -329,17 +339,8 @@ func (p *Pages) adminGet(ctx context.Context, id string) (*backend.Record, bool,
 // through the Manager's Backend (so a cached_db backend writes its
 // tombstone), which also ends anonymous and expired sessions.
 func (p *Pages) adminRevoke(w http.ResponseWriter, r *http.Request) {
-	v, ok := p.adminViewer(w, r)
+	v, rec, ok := p.adminSession(w, r)
 	if !ok {
-		return
-	}
-	rec, found, err := p.adminGet(r.Context(), r.PathValue("id"))
-	if err != nil {
-		p.fail(w, r, v, http.StatusInternalServerError, "The session could not be loaded.", err)
-		return
-	}
-	if !found {
-		p.fail(w, r, v, http.StatusNotFound, "No such session: it may have been revoked or cleared.", nil)
 		return
 	}
 	if qsessions.PublicID(rec.Key) == v.Session {
