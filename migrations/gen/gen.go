@@ -19,7 +19,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
+	"log"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -322,4 +324,24 @@ func pick(vs ...string) string {
 		}
 	}
 	return ""
+}
+
+// Main is the whole of a generator program (a `//go:build ignore` gen.go
+// beside the directories, run by go generate): it reads the flags -name
+// and -version, generates the directories under the working directory from
+// tables, prints each new file prefixed by label, and exits non-zero on an
+// error.
+func Main(label string, tables []*entschema.Table) {
+	name := flag.String("name", "", "name of a new migration file (default: initial, then changes)")
+	version := flag.String("version", "", "version of a new migration file (default: fixed, see package gen)")
+	flag.Parse()
+	res, err := Generate(context.Background(), Config{Root: ".", Tables: tables, Name: *name, Version: *version})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, r := range res {
+		if r.File != "" {
+			fmt.Printf("%s/%s: wrote %s\n", label, r.Dialect, r.File)
+		}
+	}
 }
