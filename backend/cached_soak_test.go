@@ -185,7 +185,7 @@ func TestCachedSoak(t *testing.T) {
 								// this soak: it had marked the session revoked
 								// before the real revoker's tombstone).
 								// CachedDB.Delete tombstones even when the row
-								// is gone, so Manager.Revoke keeps the promise.
+								// is gone, so the backend path always counts.
 								continue
 							}
 							if err != nil {
