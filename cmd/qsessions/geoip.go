@@ -18,7 +18,9 @@ import (
 func init() {
 	commands["geoip"] = command{
 		summary: "download GeoIP2/GeoLite2 databases, or look IP addresses up in them",
-		run:     runGeoIP,
+		run: group(geoipUsage, sub{"download", geoipDownload}, sub{"lookup", func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+			return geoipLookup(args, stdout, stderr)
+		}}),
 	}
 }
 
@@ -31,24 +33,6 @@ verifies them; credentials come from --account-id/--license-key or, better
 (flags show up in ps), MAXMIND_ACCOUNT_ID and MAXMIND_LICENSE_KEY.
 lookup prints one line per IP: the IP, a tab, and "City, Country".
 `
-
-func runGeoIP(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, geoipUsage)
-		return errors.New("missing subcommand: download or lookup")
-	}
-	switch args[0] {
-	case "download":
-		return geoipDownload(ctx, args[1:], stdout, stderr)
-	case "lookup":
-		return geoipLookup(args[1:], stdout, stderr)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stderr, geoipUsage)
-		return nil
-	}
-	fmt.Fprint(stderr, geoipUsage)
-	return fmt.Errorf("unknown subcommand %q: want download or lookup", args[0])
-}
 
 func geoipDownload(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("qsessions geoip download", flag.ContinueOnError)

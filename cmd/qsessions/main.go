@@ -5,11 +5,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 )
 
@@ -60,5 +62,39 @@ func usage(w io.Writer) {
 	sort.Strings(names)
 	for _, name := range names {
 		fmt.Fprintf(w, "  %-14s %s\n", name, commands[name].summary)
+	}
+}
+
+// sub is one subcommand of a command group such as "migrate apply".
+type sub struct {
+	name string
+	run  func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+// group returns the run function of a command made of subcommands: it
+// dispatches on the first argument, prints usage for help, and names the
+// choices when the subcommand is missing or unknown.
+func group(usage string, subs ...sub) func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		names[i] = s.name
+	}
+	want := strings.Join(names, " or ")
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		if len(args) == 0 {
+			fmt.Fprint(stderr, usage)
+			return errors.New("missing subcommand: " + want)
+		}
+		for _, s := range subs {
+			if s.name == args[0] {
+				return s.run(ctx, args[1:], stdout, stderr)
+			}
+		}
+		fmt.Fprint(stderr, usage)
+		switch args[0] {
+		case "-h", "-help", "--help", "help":
+			return nil
+		}
+		return fmt.Errorf("unknown subcommand %q: want %s", args[0], want)
 	}
 }

@@ -21,7 +21,7 @@ import (
 func init() {
 	commands["migrate"] = command{
 		summary: "apply Atlas migration directories (qsessions' own or an app's) or show their status",
-		run:     runMigrate,
+		run:     group(migrateUsage, sub{"apply", migrateApply}, sub{"status", migrateStatus}),
 	}
 }
 
@@ -38,24 +38,6 @@ URL is an Atlas URL: postgres://, mysql://, maria:// or sqlite://. Without
 --dir, qsessions' own reference directory for the URL's dialect is used;
 an app passes its own directory (a path, or file://path).
 `
-
-func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, migrateUsage)
-		return errors.New("missing subcommand: apply or status")
-	}
-	switch args[0] {
-	case "apply":
-		return migrateApply(ctx, args[1:], stdout, stderr)
-	case "status":
-		return migrateStatus(ctx, args[1:], stdout, stderr)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stderr, migrateUsage)
-		return nil
-	}
-	fmt.Fprint(stderr, migrateUsage)
-	return fmt.Errorf("unknown subcommand %q: want apply or status", args[0])
-}
 
 // migrateFlags are the flags apply and status share.
 type migrateFlags struct {

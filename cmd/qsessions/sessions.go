@@ -27,7 +27,7 @@ import (
 func init() {
 	commands["sessions"] = command{
 		summary: "list or revoke sessions by public id or user (plain SQL on any app's qsessions_session)",
-		run:     runSessions,
+		run:     group(sessionsUsage, sub{"list", sessionsList}, sub{"revoke", sessionsRevoke}),
 	}
 }
 
@@ -57,24 +57,6 @@ tombstones that keep revoked sessions out of the cache at once. Without it
 they end there within the app's cache TTL (5 minutes by default); an app
 with the in-process cache keeps them until then.
 `
-
-func runSessions(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, sessionsUsage)
-		return errors.New("missing subcommand: list or revoke")
-	}
-	switch args[0] {
-	case "list":
-		return sessionsList(ctx, args[1:], stdout, stderr)
-	case "revoke":
-		return sessionsRevoke(ctx, args[1:], stdout, stderr)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stderr, sessionsUsage)
-		return nil
-	}
-	fmt.Fprint(stderr, sessionsUsage)
-	return fmt.Errorf("unknown subcommand %q: want list or revoke", args[0])
-}
 
 // parseInterspersed parses flags wherever they stand among the positional
 // arguments (the flag package stops at the first positional one) and
