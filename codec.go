@@ -481,6 +481,16 @@ func (d *decoder) value(depth int, display bool) (any, error) {
 	return nil, d.fail(fmt.Sprintf("unknown value tag %d", tag))
 }
 
+// EncodeData encodes values as a session's stored data (a Record's Data),
+// with deadline as the session's absolute deadline (zero: none yet; the
+// first save sets now plus the Manager's lifetime). Importers use it to
+// write sessions that Get, GetAs and DecodeData read back with the same Go
+// types. It returns an error wrapping ErrUnsupportedValue, naming the key,
+// for a value the codec cannot store. Cost: one pass over values.
+func EncodeData(values map[string]any, deadline time.Time) ([]byte, error) {
+	return encodeSession(header{deadline: deadline}, values)
+}
+
 // DecodeData decodes stored session data (a Record's Data) for display,
 // without needing the app's types: registered types come back as Opaque.
 // Arbitrary bytes give an error wrapping ErrCorruptData, never a panic.
