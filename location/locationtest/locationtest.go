@@ -1,20 +1,22 @@
 // Package locationtest builds small GeoIP2-format databases (.mmdb files)
 // for tests, so tests of code that uses package location need neither
-// MaxMind's files nor network access. It uses github.com/maxmind/mmdbwriter
-// and is meant to be imported from _test.go files only.
+// MaxMind's files nor network access. It writes the MaxMind DB format
+// (https://maxmind.github.io/MaxMind-DB/) itself, with the standard library
+// only, so a test helper adds no module to the go.sum of apps that require
+// qsessions. It is meant to be imported from _test.go files only.
+//
+// IPv6 databases keep IPv4 networks at ::a.b.c.d/96+n and point the IPv4
+// aliases (::ffff:0:0/96, 2001::/32, 2002::/16) at them, as MaxMind's
+// databases do, so github.com/oschwald/maxminddb-golang/v2 and
+// github.com/oschwald/geoip2-golang/v2 find IPv4 addresses in both forms.
 package locationtest
 
 import (
-	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/maxmind/mmdbwriter"
-	"github.com/maxmind/mmdbwriter/mmdbtype"
 )
 
 // Record is the data of one network, in the layout of MaxMind's City and
@@ -53,42 +55,56 @@ type Options struct {
 	BuildTime time.Time
 }
 
-// Build returns the bytes of a database holding recs. Reserved networks
-// (private, loopback) are allowed, so tests can check that lookups skip
-// them. Cost: a few milliseconds for a handful of records.
+// Build returns the bytes of a database holding recs. Records are inserted
+// in order and a later record replaces an earlier one on the addresses they
+// share, so put a wide network before the narrower ones nested in it.
+// Reserved networks (private, loopback) are allowed, so tests can check that
+// lookups skip them. Records with equal data are stored once.
+//
+// Errors: an IPVersion other than 0, 4 or 6, a Network that is not a CIDR,
+// an IPv6 network in an IPv4-only database, a network inside an IPv4 alias
+// (write the IPv4 network), a name that is not UTF-8, a coordinate that is
+// not finite, a BuildTime before 1970.
+//
+// Cost: time and memory linear in the records times their prefix lengths
+// (a tree node per bit); well under a millisecond for a handful of records,
+// a few milliseconds for a thousand.
 func Build(opts Options, recs ...Record) ([]byte, error) {
+	return build(opts, 28, recs)
+}
+
+// build is Build with a choice of record size (24, 28 or 32 bits).
+func build(opts Options, recordSize int, recs []Record) ([]byte, error) {
 	if opts.IPVersion == 0 {
 		opts.IPVersion = 6
 	}
 	if opts.BuildTime.IsZero() {
 		opts.BuildTime = time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC)
 	}
-	tree, err := mmdbwriter.New(mmdbwriter.Options{
-		DatabaseType:            opts.DatabaseType,
-		IPVersion:               opts.IPVersion,
-		RecordSize:              28,
-		IncludeReservedNetworks: true,
-		BuildEpoch:              opts.BuildTime.Unix(),
-		Languages:               []string{"en", "de", "fr"},
-		Description:             map[string]string{"en": "qsessions test database"},
-	})
+	if opts.BuildTime.Before(time.Unix(0, 0)) {
+		return nil, fmt.Errorf("locationtest: BuildTime %s is before 1970", opts.BuildTime.UTC().Format(time.RFC3339))
+	}
+	w, err := newWriter(opts.IPVersion, recordSize)
 	if err != nil {
-		return nil, fmt.Errorf("locationtest: new tree: %w", err)
+		return nil, fmt.Errorf("locationtest: %w", err)
 	}
 	for _, r := range recs {
-		_, network, err := net.ParseCIDR(r.Network)
-		if err != nil {
-			return nil, fmt.Errorf("locationtest: record network: %w", err)
-		}
-		if err := tree.Insert(network, r.mmdb()); err != nil {
-			return nil, fmt.Errorf("locationtest: insert %s: %w", r.Network, err)
+		if err := w.insert(r.Network, r.mmdb()); err != nil {
+			return nil, fmt.Errorf("locationtest: %w", err)
 		}
 	}
-	var buf bytes.Buffer
-	if _, err := tree.WriteTo(&buf); err != nil {
-		return nil, fmt.Errorf("locationtest: write tree: %w", err)
+	b, err := w.bytes(map[string]any{
+		"binary_format_major_version": uint16(2),
+		"binary_format_minor_version": uint16(0),
+		"build_epoch":                 uint64(opts.BuildTime.Unix()),
+		"database_type":               opts.DatabaseType,
+		"description":                 map[string]any{"en": "qsessions test database"},
+		"languages":                   []any{"de", "en", "es", "fr", "ja", "pt-BR", "ru", "zh-CN"},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("locationtest: %w", err)
 	}
-	return buf.Bytes(), nil
+	return b, nil
 }
 
 // WriteFile builds a database and installs it at path the way downloads do:
@@ -123,39 +139,41 @@ func Install(t testing.TB, path string, b []byte) {
 	}
 }
 
-func (r Record) mmdb() mmdbtype.Map {
-	m := mmdbtype.Map{}
+// mmdb returns the record's data in the layout of MaxMind's City and
+// Country databases.
+func (r Record) mmdb() map[string]any {
+	m := map[string]any{}
 	if names := names(r.City, r.CityNames); names != nil {
-		m["city"] = mmdbtype.Map{"names": names, "geoname_id": mmdbtype.Uint32(1)}
+		m["city"] = map[string]any{"names": names, "geoname_id": uint32(1)}
 	}
 	if names := names(r.Country, r.CountryNames); names != nil || r.CountryCode != "" {
-		c := mmdbtype.Map{}
+		c := map[string]any{}
 		if names != nil {
 			c["names"] = names
 		}
 		if r.CountryCode != "" {
-			c["iso_code"] = mmdbtype.String(r.CountryCode)
+			c["iso_code"] = r.CountryCode
 		}
 		m["country"] = c
 	}
 	if r.Continent != "" || r.ContinentCode != "" {
-		c := mmdbtype.Map{}
+		c := map[string]any{}
 		if r.Continent != "" {
-			c["names"] = mmdbtype.Map{"en": mmdbtype.String(r.Continent)}
+			c["names"] = map[string]any{"en": r.Continent}
 		}
 		if r.ContinentCode != "" {
-			c["code"] = mmdbtype.String(r.ContinentCode)
+			c["code"] = r.ContinentCode
 		}
 		m["continent"] = c
 	}
-	loc := mmdbtype.Map{}
+	loc := map[string]any{}
 	if r.TimeZone != "" {
-		loc["time_zone"] = mmdbtype.String(r.TimeZone)
+		loc["time_zone"] = r.TimeZone
 	}
 	if r.HasCoordinates {
-		loc["latitude"] = mmdbtype.Float64(r.Latitude)
-		loc["longitude"] = mmdbtype.Float64(r.Longitude)
-		loc["accuracy_radius"] = mmdbtype.Uint16(r.AccuracyRadius)
+		loc["latitude"] = r.Latitude
+		loc["longitude"] = r.Longitude
+		loc["accuracy_radius"] = r.AccuracyRadius
 	}
 	if len(loc) > 0 {
 		m["location"] = loc
@@ -163,16 +181,16 @@ func (r Record) mmdb() mmdbtype.Map {
 	return m
 }
 
-func names(en string, other map[string]string) mmdbtype.Map {
+func names(en string, other map[string]string) map[string]any {
 	if en == "" && len(other) == 0 {
 		return nil
 	}
-	m := mmdbtype.Map{}
+	m := map[string]any{}
 	if en != "" {
-		m["en"] = mmdbtype.String(en)
+		m["en"] = en
 	}
 	for lang, n := range other {
-		m[mmdbtype.String(lang)] = mmdbtype.String(n)
+		m[lang] = n
 	}
 	return m
 }
