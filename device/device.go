@@ -4,7 +4,9 @@
 // Parsing is done by github.com/mileusna/useragent; this package cleans its
 // result (names of unknown parts become empty, garbage never reaches the
 // page, a few names are aligned with what django-qsessions shows) and adds
-// the two display forms [Info.String] and [Info.Short].
+// the display forms: [Info.String] and [Info.Short] in django-qsessions'
+// "Device / OS / Browser" layout, and [Info.Label] ("Chrome on Windows")
+// for people.
 //
 // Parse is a pure function of its input and is safe for concurrent use.
 package device
@@ -23,6 +25,10 @@ import (
 // known: a desktop has no device name, curl has no operating system, and an
 // empty or garbage User-Agent has nothing at all.
 const Other = "Other"
+
+// Unknown is what [Info.Label] shows when nothing was recognised: an empty
+// or meaningless User-Agent.
+const Unknown = "Unknown device"
 
 // MaxInputLen is the number of bytes of a User-Agent that Parse looks at;
 // longer input is cut (on a UTF-8 boundary) first, which bounds the cost of a
@@ -142,6 +148,98 @@ func (i Info) String() string {
 // honest one to show. It allocates the result string only.
 func (i Info) Short() string {
 	return part(i.Device, "") + " / " + part(i.OS, "") + " / " + part(i.Browser, "")
+}
+
+// Label returns the name people recognise for the client, in English and
+// without versions: "Browser on Place", where Place is the phone or tablet
+// model when the agent names one and the platform otherwise:
+//
+//	Chrome on Windows        Safari on Mac           Firefox on Linux
+//	Safari on iPhone         Safari on iPad          Chrome on Pixel 7
+//	Chrome on Android        Samsung Internet on SM-S918B
+//	Chrome on Chromebook     Android WebView on SM-G973F
+//
+// Browser names drop the platform variants ("Chrome Mobile iOS" and
+// "Chrome Mobile" are "Chrome", "Mobile Safari" is "Safari", "Samsung
+// Browser" is "Samsung Internet"). Android phones that send Chrome's reduced
+// User-Agent name no model (they all say "K"), so they show as "Android"
+// ("Android tablet" for a tablet); Samsung models show as sent (SM-S918B,
+// the "model number" in the phone's settings). A bot shows its name
+// ("Googlebot"), a client that names no platform shows alone ("curl"), a
+// platform without a known browser shows alone ("iPhone"), and an Info
+// with nothing known is [Unknown]. iPads that ask for desktop sites send a
+// Mac's User-Agent and show as "Safari on Mac".
+//
+// Use it where a person picks out their own session; [Info.String] keeps
+// the django-qsessions form. It allocates at most the result string.
+func (i Info) Label() string {
+	browser := labelBrowser(i.Browser)
+	if i.Kind == KindBot {
+		if browser == "" {
+			return "Bot"
+		}
+		return browser
+	}
+	place := i.place()
+	switch {
+	case browser == "" && place == "":
+		return Unknown
+	case place == "":
+		return browser
+	case browser == "" || browser == place || browser == i.Device:
+		// An in-app browser on iOS names no browser, and useragent then
+		// reports the device as the browser.
+		return place
+	}
+	return browser + " on " + place
+}
+
+// labelBrowser returns the browser's family name without its platform
+// variant.
+func labelBrowser(b string) string {
+	switch b {
+	case "Chrome Mobile", "Chrome Mobile iOS":
+		return useragent.Chrome
+	case "Chrome Mobile WebView":
+		return "Android WebView"
+	case useragent.MobileSafari:
+		return useragent.Safari
+	case "Firefox Mobile", "Firefox iOS":
+		return useragent.Firefox
+	case "Edge Mobile":
+		return useragent.Edge
+	case "Samsung Browser":
+		return "Samsung Internet"
+	}
+	return b
+}
+
+// place returns what the client runs on, as people call it: the model of
+// a phone or tablet when the agent names one, else the platform.
+func (i Info) place() string {
+	switch i.OS {
+	case useragent.IOS:
+		if i.Device != "" {
+			return i.Device // iPhone, iPad, iPod
+		}
+		return "iOS"
+	case useragent.Android:
+		// Chrome's reduced User-Agent says "K" for every model.
+		if len(i.Device) > 1 {
+			return i.Device
+		}
+		if i.Kind == KindTablet {
+			return "Android tablet"
+		}
+		return useragent.Android
+	case useragent.MacOS:
+		return "Mac"
+	case useragent.ChromeOS, "CrOS":
+		return "Chromebook"
+	case "":
+		return i.Device
+	}
+	return i.OS
 }
 
 func part(name, version string) string {

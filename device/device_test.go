@@ -110,6 +110,108 @@ func TestParseRealAgents(t *testing.T) {
 	}
 }
 
+// TestLabel checks the form people read on their sessions page against
+// real User-Agent headers.
+func TestLabel(t *testing.T) {
+	for _, tc := range []struct{ name, ua, want string }{
+		{"chrome windows", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+			"Chrome on Windows"},
+		{"edge windows", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.2210.91",
+			"Edge on Windows"},
+		{"internet explorer 11", "Mozilla/5.0 (Windows NT 6.1; WOW64; Trident/7.0; rv:11.0) like Gecko",
+			"Internet Explorer on Windows"},
+		{"safari macOS", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15",
+			"Safari on Mac"},
+		{"chrome macOS", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_13_6) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.102 Safari/537.36",
+			"Chrome on Mac"},
+		{"firefox linux", "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+			"Firefox on Linux"},
+		{"opera linux", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 OPR/106.0.0.0",
+			"Opera on Linux"},
+		{"chromebook", "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+			"Chrome on Chromebook"},
+		{"safari iPhone", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1",
+			"Safari on iPhone"},
+		{"chrome iPhone", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/120.0.6099.119 Mobile/15E148 Safari/604.1",
+			"Chrome on iPhone"},
+		{"firefox iPhone", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) FxiOS/121.0 Mobile/15E148 Safari/605.1.15",
+			"Firefox on iPhone"},
+		{"in-app browser iPhone", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+			"iPhone"},
+		{"safari iPad", "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1",
+			"Safari on iPad"},
+		{"chrome Pixel 7", "Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/109.0.0.0 Mobile Safari/537.36",
+			"Chrome on Pixel 7"},
+		{"chrome Pixel 7 Pro with build", "Mozilla/5.0 (Linux; Android 14; Pixel 7 Pro Build/UQ1A.240205.004) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/121.0.6167.143 Mobile Safari/537.36",
+			"Chrome on Pixel 7 Pro"},
+		{"chrome android reduced UA", "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/118.0.0.0 Mobile Safari/537.36",
+			"Chrome on Android"},
+		{"chrome android tablet reduced UA", "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/118.0.0.0 Safari/537.36",
+			"Chrome on Android tablet"},
+		{"samsung internet", "Mozilla/5.0 (Linux; Android 13; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36",
+			"Samsung Internet on SM-S918B"},
+		{"samsung tablet chrome", "Mozilla/5.0 (Linux; Android 9; SM-T820) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36",
+			"Chrome on SM-T820"},
+		{"firefox android", "Mozilla/5.0 (Android 14; Mobile; rv:121.0) Gecko/121.0 Firefox/121.0",
+			"Firefox on Android"},
+		{"edge android", "Mozilla/5.0 (Linux; Android 12; Pixel 6) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.144 Mobile Safari/537.36 EdgA/120.0.2210.115",
+			"Edge on Pixel 6"},
+		{"android webview", "Mozilla/5.0 (Linux; Android 10; SM-G973F Build/QP1A.190711.020; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/118.0.0.0 Mobile Safari/537.36",
+			"Android WebView on SM-G973F"},
+		{"googlebot", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "Googlebot"},
+		{"googlebot smartphone", "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.129 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+			"Googlebot"},
+		{"headless chrome", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36",
+			"Headless Chrome"},
+		{"curl", "curl/8.4.0", "curl"},
+		{"python requests", "python-requests/2.31.0", "python-requests"},
+		{"bare app name", "MyApp", "MyApp"},
+		{"empty", "", Unknown},
+		{"bare Mozilla token", "Mozilla/5.0", Unknown},
+		{"garbage", strings.Repeat("x7#;", 125), Unknown},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Parse(tc.ua)
+			if got := d.Label(); got != tc.want {
+				t.Errorf("Label() = %q, want %q (parsed %+v)", got, tc.want, d)
+			}
+		})
+	}
+}
+
+// TestLabelFields checks Label on hand-made Infos, for the cases no real
+// header reaches.
+func TestLabelFields(t *testing.T) {
+	for _, tc := range []struct {
+		in   Info
+		want string
+	}{
+		{Info{}, Unknown},
+		{Info{Kind: KindBot}, "Bot"},
+		{Info{OS: "Windows", OSVersion: "10"}, "Windows"},
+		{Info{OS: "iOS", Browser: "Mobile Safari"}, "Safari on iOS"},
+		{Info{OS: "Android", Device: "K", Browser: "Firefox Mobile", Kind: KindTablet}, "Firefox on Android tablet"},
+		{Info{OS: "CrOS", Browser: "Chrome"}, "Chrome on Chromebook"},
+		{Info{OS: "FreeBSD", Browser: "Firefox", BrowserVersion: "121.0"}, "Firefox on FreeBSD"},
+		{Info{Device: "Nintendo Switch", Browser: "NetFront"}, "NetFront on Nintendo Switch"},
+	} {
+		if got := tc.in.Label(); got != tc.want {
+			t.Errorf("%+v: Label() = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestLabelAllocs checks Label's documented cost: the result string at
+// most.
+func TestLabelAllocs(t *testing.T) {
+	for _, ua := range []string{realAgents[0].ua, "curl/8.4.0", ""} {
+		d := Parse(ua)
+		if n := testing.AllocsPerRun(100, func() { _ = d.Label() }); n > 1 {
+			t.Errorf("Label() of %q: %v allocations", d.Label(), n)
+		}
+	}
+}
+
 func TestParseFields(t *testing.T) {
 	got := Parse(realAgents[0].ua)
 	want := Info{OS: "macOS", OSVersion: "10.13.6", Browser: "Chrome", BrowserVersion: "70.0.3538.102", Kind: KindDesktop}
@@ -241,6 +343,13 @@ func checkClean(t *testing.T, i Info) {
 	}
 	if n := len(strings.Split(i.Short(), " / ")); n != 3 {
 		t.Errorf("Short() %q has %d parts", i.Short(), n)
+	}
+	l := i.Label()
+	if l == "" || strings.Contains(l, " / ") || strings.HasPrefix(l, " on") || strings.HasSuffix(l, "on ") {
+		t.Errorf("Label() = %q for %+v", l, i)
+	}
+	if i.BrowserVersion != "" && strings.HasSuffix(l, " "+i.BrowserVersion) {
+		t.Errorf("Label() %q shows the version", l)
 	}
 }
 
