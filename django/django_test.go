@@ -419,3 +419,63 @@ func TestMarkErasedByConcurrentDjangoSave(t *testing.T) {
 		t.Fatalf("Django's save is not in the row: %v", s.Values)
 	}
 }
+
+// TestRealDjangoNaiveTimes: a Django project with USE_TZ = False stores
+// wall-clock times of TIME_ZONE on MySQL and SQLite; Reader.TimeZone reads
+// them right, and without it an hour-old expired session would look live.
+func TestRealDjangoNaiveTimes(t *testing.T) {
+	requireDjango(t)
+	const zone = "Asia/Tokyo" // UTC+9, no DST: a misread is 9 hours off
+	tokyo, err := time.LoadLocation(zone)
+	if err != nil {
+		t.Skipf("no tzdata for %s: %v", zone, err)
+	}
+	for _, d := range []string{testutil.SQLite, testutil.MySQL} {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db := testutil.Open(t, d)
+			cfg := djangoConfig(t, db)
+			cfg["use_tz"], cfg["time_zone"] = false, zone
+			var made struct {
+				Cases []djangoCase `json:"cases"`
+			}
+			if err := json.Unmarshal(runDjango(t, "create", cfg), &made); err != nil {
+				t.Fatal(err)
+			}
+			expired := caseByName(t, made.Cases, "expired")
+			live := caseByName(t, made.Cases, "anonymous")
+			q := caseByName(t, made.Cases, "q_login")
+
+			r, _ := NewReader(db.SQL, db.Dialect, DjangoSession)
+			if _, err := r.Lookup(ctx, expired.Key, time.Now()); err != nil {
+				t.Fatalf("without TimeZone the expired row should (wrongly) look live: %v", err)
+			}
+			r.TimeZone = tokyo
+			if _, err := r.Lookup(ctx, expired.Key, time.Now()); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("expired row with TimeZone: %v, want ErrNotFound", err)
+			}
+			row, err := r.Lookup(ctx, live.Key, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := parseISO(t, &live.ExpireDate); !row.ExpireDate.Equal(want) {
+				t.Fatalf("ExpireDate = %v, want %v", row.ExpireDate, want)
+			}
+			for row, err := range r.All(ctx, 100, time.Now()) {
+				if err != nil || row.SessionKey == expired.Key {
+					t.Fatalf("All: %v / expired row streamed", err)
+				}
+			}
+			rq, _ := NewReader(db.SQL, db.Dialect, QSessionsSession)
+			rq.TimeZone = tokyo
+			qrow, err := rq.Lookup(ctx, q.Key, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !qrow.CreatedAt.Equal(parseISO(t, q.CreatedAt)) || !qrow.UpdatedAt.Equal(parseISO(t, q.UpdatedAt)) {
+				t.Fatalf("created/updated = %v/%v, want %v/%v", qrow.CreatedAt, qrow.UpdatedAt, *q.CreatedAt, *q.UpdatedAt)
+			}
+		})
+	}
+}

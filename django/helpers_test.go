@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -82,6 +83,10 @@ func runDjango(t testing.TB, mode string, cfg map[string]any) []byte {
 	t.Helper()
 	js, _ := json.Marshal(cfg)
 	cmd := exec.Command(python, filepath.Join("testdata", "djangosessions.py"), mode, string(js))
+	if tz, ok := cfg["time_zone"].(string); ok {
+		// Django with USE_TZ = False uses the process's local time.
+		cmd.Env = append(os.Environ(), "TZ="+tz)
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -85,18 +87,39 @@ type Data struct {
 }
 
 // derived holds one secret's HMAC keys, as salted_hmac derives them:
-// H(key_salt + secret).
+// H(key_salt + secret), and pools of keyed HMACs (keying one costs two
+// hash blocks and allocations; a reset one is ready).
 type derived struct {
-	secret             string
 	sha256Key, sha1Key []byte // signed format, key_salt = salt + "signer"
 	legacyKey          []byte // legacy format (always SHA-1)
+	sha256, sha1       macPool
+	legacy             macPool
+}
+
+// macPool reuses HMACs of one key.
+type macPool struct {
+	pool sync.Pool
+}
+
+func newMacPool(h func() hash.Hash, key []byte) macPool {
+	return macPool{pool: sync.Pool{New: func() any { return hmac.New(h, key) }}}
+}
+
+// sum appends the HMAC of msg to dst.
+func (p *macPool) sum(dst []byte, msg string) []byte {
+	h := p.pool.Get().(hash.Hash)
+	io.WriteString(h, msg)
+	dst = h.Sum(dst)
+	h.Reset()
+	p.pool.Put(h)
+	return dst
 }
 
 // Signer verifies (and for Mark, writes) Django session_data for one
 // SECRET_KEY and its fallback keys. It is safe for concurrent use; the
 // per-key HMAC keys are derived once, in NewSigner.
 type Signer struct {
-	keys []derived
+	keys []*derived
 }
 
 // NewSigner returns a Signer for Django's SECRET_KEY and SECRET_KEY_FALLBACKS
@@ -123,12 +146,15 @@ func NewSignerFor(storeClass, secretKey string, fallbackKeys ...string) (*Signer
 			}
 			return nil, fmt.Errorf("django: fallback key %d is empty", i)
 		}
-		s.keys = append(s.keys, derived{
-			secret:    k,
+		d := &derived{
 			sha256Key: sum(sha256.New(), salt, k),
 			sha1Key:   sum(sha1.New(), salt, k),
 			legacyKey: sum(sha1.New(), legacySalt, k),
-		})
+		}
+		d.sha256 = newMacPool(sha256.New, d.sha256Key)
+		d.sha1 = newMacPool(sha1.New, d.sha1Key)
+		d.legacy = newMacPool(sha1.New, d.legacyKey)
+		s.keys = append(s.keys, d)
 	}
 	return s, nil
 }
@@ -158,28 +184,24 @@ func (s *Signer) decodeSigned(v string) (Data, error) {
 	if j < 0 {
 		return Data{}, fmt.Errorf("%w: signed value has no timestamp", ErrMalformed)
 	}
-	var newHash func() hash.Hash
 	var alg string
 	switch len(sig) {
 	case 43: // unpadded base64 of 32 bytes
-		newHash, alg = sha256.New, "sha256"
+		alg = "sha256"
 	case 27: // unpadded base64 of 20 bytes
-		newHash, alg = sha1.New, "sha1"
+		alg = "sha1"
 	default:
 		return Data{}, fmt.Errorf("%w: signature of %d characters is neither SHA-256 nor SHA-1", ErrBadSignature, len(sig))
 	}
 	idx := -1
 	var mac [sha256.Size]byte
 	var want [43]byte
-	for k := range s.keys {
-		key := s.keys[k].sha256Key
+	for k, d := range s.keys {
+		p := &d.sha256
 		if alg == "sha1" {
-			key = s.keys[k].sha1Key
+			p = &d.sha1
 		}
-		h := hmac.New(newHash, key)
-		h.Write([]byte(value))
-		m := h.Sum(mac[:0])
-		base64.RawURLEncoding.Encode(want[:], m)
+		base64.RawURLEncoding.Encode(want[:], p.sum(mac[:0], value))
 		if subtle.ConstantTimeCompare(want[:len(sig)], []byte(sig)) == 1 {
 			idx = k
 			break
@@ -231,10 +253,8 @@ func (s *Signer) decodeLegacy(v string) (Data, error) {
 	idx := -1
 	var mac [sha1.Size]byte
 	var want [2 * sha1.Size]byte
-	for k := range s.keys {
-		h := hmac.New(sha1.New, s.keys[k].legacyKey)
-		h.Write(serialized)
-		hex.Encode(want[:], h.Sum(mac[:0]))
+	for k, d := range s.keys {
+		hex.Encode(want[:], d.legacy.sum(mac[:0], string(serialized)))
 		if subtle.ConstantTimeCompare(want[:], got) == 1 {
 			idx = k
 			break
@@ -266,14 +286,39 @@ func decodePayload(raw []byte) (Data, error) {
 	return Data{Values: m, json: raw}, nil
 }
 
+// zlibReaders reuses zlib readers: a new one allocates about 40 KB.
+var zlibReaders sync.Pool
+
 func inflate(b []byte) ([]byte, error) {
-	zr, err := zlib.NewReader(bytes.NewReader(b))
+	br := bytes.NewReader(b)
+	var zr io.ReadCloser
+	var err error
+	if v := zlibReaders.Get(); v != nil {
+		zr = v.(io.ReadCloser)
+		err = zr.(zlib.Resetter).Reset(br, nil)
+	} else {
+		zr, err = zlib.NewReader(br)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: zlib: %v", ErrMalformed, err)
 	}
-	out, err := io.ReadAll(io.LimitReader(zr, MaxDataSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: zlib: %v", ErrMalformed, err)
+	defer zlibReaders.Put(zr)
+	out := make([]byte, 0, min(4*len(b)+64, MaxDataSize+1))
+	for {
+		if len(out) == cap(out) {
+			if len(out) > MaxDataSize {
+				return nil, fmt.Errorf("%w: decompressed data over %d bytes", ErrMalformed, MaxDataSize)
+			}
+			out = slices.Grow(out, min(cap(out), MaxDataSize+1-len(out)))
+		}
+		n, err := zr.Read(out[len(out):cap(out)])
+		out = out[:len(out)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: zlib: %v", ErrMalformed, err)
+		}
 	}
 	if len(out) > MaxDataSize {
 		return nil, fmt.Errorf("%w: decompressed data over %d bytes", ErrMalformed, MaxDataSize)

@@ -5,7 +5,8 @@ Run with Debian's /usr/bin/python3 and its python3-django (3.2):
     /usr/bin/python3 djangosessions.py MODE CONFIG_JSON
 
 CONFIG_JSON: {"db": {"vendor": "sqlite"|"postgresql"|"mysql", "name": ..., "host": ...,
-"port": ..., "user": ..., "password": ..., "search_path": ...}, "secret": ..., "old_secret": ...}
+"port": ..., "user": ..., "password": ..., "search_path": ...}, "secret": ..., "old_secret": ...,
+optionally "use_tz": false and "time_zone": NAME (then run with TZ=NAME in the environment)}
 plus "items": [{"table": ..., "key": ...}] for load and touch, "table" and "key" for stale-save.
 
 Modes:
@@ -55,8 +56,10 @@ settings.configure(
     SECRET_KEY=CFG["secret"],
     DATABASES={"default": database(CFG["db"])},
     INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.sessions"],
-    USE_TZ=True,
-    TIME_ZONE="UTC",
+    # USE_TZ = False stores naive wall-clock times of TIME_ZONE (MySQL, SQLite);
+    # run the script with the TZ environment variable set to the same zone.
+    USE_TZ=CFG.get("use_tz", True),
+    TIME_ZONE=CFG.get("time_zone", "UTC"),
     DEFAULT_AUTO_FIELD="django.db.models.AutoField",
     SESSION_SERIALIZER="django.contrib.sessions.serializers.JSONSerializer",
     PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
