@@ -78,7 +78,6 @@ func newBenchEnv(b *testing.B, db *testutil.DB, kind string) *benchEnv {
 		b.Cleanup(func() { mc.Close() })
 		c, err := backend.NewCachedDB(store, mc, backend.CachedOptions{
 			Prefix: testutil.MemcachedPrefix(b),
-			Now:    clock.Now,
 		})
 		if err != nil {
 			b.Fatal(err)

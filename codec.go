@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 )
@@ -89,7 +91,7 @@ type Opaque struct {
 // header is the session metadata stored before the values.
 type header struct {
 	deadline time.Time // absolute deadline; zero means none
-	persist  int8      // -1 browser-session cookie, 0 manager default, 1 persistent
+	persist  Persistence
 }
 
 func appendString(b []byte, s string) []byte {
@@ -113,7 +115,7 @@ func encodeSession(h header, values map[string]any) ([]byte, error) {
 
 func appendMap(b []byte, m map[string]any, depth int) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(m)))
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		b = appendString(b, k)
 		var err error
 		if b, err = appendValue(b, m[k], depth+1); err != nil {
@@ -316,7 +318,7 @@ func decode(b []byte, display, withSizes bool) (header, map[string]any, map[stri
 	if err != nil {
 		return h, nil, nil, err
 	}
-	h.persist = int8(p)
+	h.persist = Persistence(int8(p))
 	m, err := d.mapValue(0, display, sizes)
 	if err != nil {
 		return h, nil, nil, err

@@ -239,9 +239,14 @@ func (c *countingBackend) Load(ctx context.Context, key string, now time.Time) (
 	return c.Backend.Load(ctx, key, now)
 }
 
-func (c *countingBackend) Create(ctx context.Context, rec *backend.Record) (string, error) {
+func (c *countingBackend) Create(ctx context.Context, rec *backend.Record, now time.Time) (string, error) {
 	c.calls.Add(1)
-	return c.Backend.Create(ctx, rec)
+	return c.Backend.Create(ctx, rec, now)
+}
+
+func (c *countingBackend) Touch(ctx context.Context, rec *backend.Record, cutoff, now time.Time) (bool, error) {
+	c.calls.Add(1)
+	return c.Backend.Touch(ctx, rec, cutoff, now)
 }
 
 func (c *countingBackend) Save(ctx context.Context, rec *backend.Record, now time.Time) error {

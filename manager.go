@@ -12,16 +12,15 @@ package qsessions
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/qsessions/qsessions/backend"
+	"github.com/qsessions/qsessions/internal/ratelog"
 )
 
 // Defaults of a Manager's settings.
@@ -39,21 +38,37 @@ const (
 	// DefaultMaxSessionsPerUser is how many live sessions one user keeps
 	// (GitLab's limit); a login past it ends the oldest.
 	DefaultMaxSessionsPerUser = 100
+	// DefaultTimeout bounds each backend call the Manager and its sessions
+	// make (a load, a save, a login, a revoke, a listing): a database that
+	// stops answering costs a request this long, not forever.
+	DefaultTimeout = 3 * time.Second
 )
 
-// Errors of the session API; test with errors.Is.
+// Errors of the session API; test with errors.Is. Errors about stored
+// sessions are the backend's: backend.ErrNotFound (no such session, or not
+// that user's) and backend.ErrSessionInterrupted (revoked or expired while
+// the request ran).
 var (
-	// ErrNotFound: no live session of that user has that public id.
-	ErrNotFound = errors.New("qsessions: no such session")
 	// ErrTooLarge: the encoded session would pass Manager.MaxSize.
 	ErrTooLarge = errors.New("qsessions: session data too large")
 	// ErrHeadersWritten: a change after the response headers were sent, when
 	// the session can no longer be saved or its cookie set.
 	ErrHeadersWritten = errors.New("qsessions: session changed after the response headers were written")
-	// ErrSessionInterrupted is backend.ErrSessionInterrupted: the session was
-	// revoked or expired while the request ran.
-	ErrSessionInterrupted = backend.ErrSessionInterrupted
+	// ErrUnavailable wraps every failure of the backend (database or
+	// cache) that the session API returns: it was down, refused, or slower
+	// than Manager.Timeout. The session may be intact: answer 503 and let
+	// the client retry; never treat it as "signed out".
+	ErrUnavailable = errors.New("qsessions: the session store could not answer")
 )
+
+// unavailable wraps a backend failure of the step what in ErrUnavailable;
+// the backend's answers (not found, interrupted) pass unchanged.
+func unavailable(what string, err error) error {
+	if err == nil || errors.Is(err, backend.ErrNotFound) || errors.Is(err, backend.ErrSessionInterrupted) || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
+}
 
 // Manager creates, loads and saves sessions and manages a user's sessions.
 // Create it with New and change its fields before first use; it is safe for
@@ -85,6 +100,14 @@ type Manager struct {
 	// CleanupInterval is how often the background cleaner started by
 	// StartCleaner runs ClearExpired; default one hour.
 	CleanupInterval time.Duration
+	// Timeout bounds each backend call made for a request: the lazy load,
+	// the save, Login, Logout, listings and revokes. Default
+	// DefaultTimeout (3 s): a database that holds a lock or stops answering
+	// fails the request fast and visibly (the middleware answers 503)
+	// instead of tying up a connection and the request for as long as the
+	// database takes. A negative value turns the bound off (the caller's
+	// context alone decides). ClearExpired is not bounded by it.
+	Timeout time.Duration
 	// Now is the clock, UTC; default time.Now. Tests pass a fake clock.
 	Now func() time.Time
 	// Logger receives errors that have no caller to return to (background
@@ -93,6 +116,7 @@ type Manager struct {
 
 	cleanerMu   sync.Mutex
 	stopCleaner context.CancelFunc
+	logs        logLimiter
 }
 
 // New returns a Manager over b with the defaults above.
@@ -104,7 +128,20 @@ func New(b backend.Backend) *Manager {
 		MaxSize:            DefaultMaxSize,
 		MaxSessionsPerUser: DefaultMaxSessionsPerUser,
 		CleanupInterval:    time.Hour,
+		Timeout:            DefaultTimeout,
 	}
+}
+
+// bounded returns ctx with the Manager's Timeout, and its cancel func.
+func (m *Manager) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := m.Timeout
+	if d == 0 {
+		d = DefaultTimeout
+	}
+	if d < 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 func (m *Manager) now() time.Time {
@@ -128,8 +165,8 @@ func (m *Manager) maxSize() int {
 	return DefaultMaxSize
 }
 
-func (m *Manager) lifetime(persist int8) time.Duration {
-	if persist > 0 && m.RememberMeLifetime > 0 {
+func (m *Manager) lifetime(persist Persistence) time.Duration {
+	if persist == PersistRemember && m.RememberMeLifetime > 0 {
 		return m.RememberMeLifetime
 	}
 	if m.Lifetime > 0 {
@@ -138,17 +175,10 @@ func (m *Manager) lifetime(persist int8) time.Duration {
 	return DefaultLifetime
 }
 
-// PublicID returns the id pages, JSON and logs show for the session stored
-// under key: 16 hex digits of SHA-256 over the key. It reveals neither the
-// token nor the stored key. Cost: one SHA-256.
-func PublicID(key string) string {
-	sum := sha256.Sum256([]byte("qsessions public id\x00" + key))
-	return hex.EncodeToString(sum[:8])
-}
-
 // Info describes one live session for a "your active sessions" page.
 type Info struct {
-	// ID is the public id (PublicID), never the token or the stored key.
+	// ID is the public id (backend.PublicID), never the token or the
+	// stored key.
 	ID string
 	// Current marks the session of the request that asked.
 	Current bool
@@ -165,12 +195,12 @@ type Info struct {
 }
 
 // InfoOf describes the stored session r for a listing (Current false).
-// Cost: one SHA-256 for the public id.
+// Cost: a struct copy.
 func InfoOf(r *backend.Record) Info { return infoOf(r, "") }
 
 func infoOf(r *backend.Record, current string) Info {
 	return Info{
-		ID: PublicID(r.Key), Current: r.Key == current && current != "",
+		ID: backend.PublicID(r.Key), Current: r.Key == current && current != "",
 		UserID: r.UserID, UserAgent: r.UserAgent, IP: r.IP,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, LastActivity: r.LastActivity,
 		ExpireDate: r.ExpireDate, key: r.Key,
@@ -201,9 +231,11 @@ func (m *Manager) UserSessions(ctx context.Context, userID any) ([]Info, error) 
 	if userID == nil {
 		return nil, nil
 	}
-	rs, err := m.Backend.UserSessions(ctx, userID, m.now())
+	bctx, cancel := m.bounded(ctx)
+	defer cancel()
+	rs, err := m.Backend.UserSessions(bctx, userID, m.now())
 	if err != nil {
-		return nil, err
+		return nil, unavailable("listing the user's sessions", err)
 	}
 	cur := currentKey(ctx)
 	out := make([]Info, len(rs))
@@ -213,84 +245,141 @@ func (m *Manager) UserSessions(ctx context.Context, userID any) ([]Info, error) 
 	return out, nil
 }
 
-// Revoke ends userID's session with the given public id. A session of
-// another user, or an unknown id, is ErrNotFound and nothing is deleted.
-// Cost: the user's session list plus one DELETE.
-func (m *Manager) Revoke(ctx context.Context, userID any, publicID string) error {
-	if userID == nil || publicID == "" {
-		return ErrNotFound
+// Find returns the stored session, live or expired, whose public id is
+// publicID (upper case accepted), for admin tools; backend.ErrNotFound when
+// there is none or the id is malformed (no query then). Cost: one
+// primary-key range SELECT.
+func (m *Manager) Find(ctx context.Context, publicID string) (*backend.Record, error) {
+	rs, err := m.find(ctx, publicID)
+	if err != nil {
+		return nil, err
 	}
-	rs, err := m.Backend.UserSessions(ctx, userID, m.now())
+	switch len(rs) {
+	case 0:
+		return nil, fmt.Errorf("session %s: %w", publicID, backend.ErrNotFound)
+	case 1:
+		return rs[0], nil
+	}
+	return nil, fmt.Errorf("qsessions: %d sessions share the public id %s; end them by user or wait for one to expire", len(rs), publicID)
+}
+
+func (m *Manager) find(ctx context.Context, publicID string) ([]*backend.Record, error) {
+	id, ok := backend.ParsePublicID(publicID)
+	if !ok {
+		return nil, nil
+	}
+	ctx, cancel := m.bounded(ctx)
+	defer cancel()
+	rs, err := m.Backend.Find(ctx, id)
+	return rs, unavailable("finding the session", err)
+}
+
+// Revoke ends userID's live session with the given public id. A session of
+// another user, an expired one or an unknown id is backend.ErrNotFound and
+// nothing is deleted. Cost: one primary-key range SELECT and one DELETE.
+func (m *Manager) Revoke(ctx context.Context, userID any, publicID string) error {
+	if userID == nil {
+		return backend.ErrNotFound
+	}
+	rs, err := m.find(ctx, publicID)
 	if err != nil {
 		return err
 	}
+	now := m.now()
+	var keys []string
 	for _, r := range rs {
-		if PublicID(r.Key) == strings.ToLower(publicID) {
-			n, err := m.Backend.Delete(ctx, r.Key)
-			if err != nil {
-				return err
-			}
-			if n == 0 {
-				return ErrNotFound
-			}
-			return nil
+		if r.UserID == userID && r.ExpireDate.After(now) {
+			keys = append(keys, r.Key)
 		}
 	}
-	return ErrNotFound
+	if len(keys) == 0 {
+		return backend.ErrNotFound
+	}
+	n, err := m.revoke(ctx, keys)
+	if err == nil && n == 0 {
+		return backend.ErrNotFound // ended meanwhile
+	}
+	return err
 }
 
-// AdminRevoke ends the session with the given public id for admin tools,
-// which list sessions with their owners: userID is the owner the listing
-// showed. Unlike Revoke it is meant for callers acting on another user's
-// behalf; the check that the caller is an admin is the app's. Anonymous
-// sessions carry no account and end by expiry or cleanup. ErrNotFound when
-// the user has no such session. Cost: as Revoke.
-func (m *Manager) AdminRevoke(ctx context.Context, userID any, publicID string) error {
-	return m.Revoke(ctx, userID, publicID)
+// AdminRevoke ends the session with the given public id, whoever owns it,
+// live or expired, anonymous too: for admin tools and the CLI, which list
+// sessions with their owners. The check that the caller may do this is the
+// app's. backend.ErrNotFound when no session has that id. It takes the same
+// path as every revoke (the cached backend's tombstone included). Cost: one
+// primary-key range SELECT and one DELETE.
+func (m *Manager) AdminRevoke(ctx context.Context, publicID string) error {
+	rs, err := m.find(ctx, publicID)
+	if err != nil {
+		return err
+	}
+	if len(rs) == 0 {
+		return fmt.Errorf("session %s: %w", publicID, backend.ErrNotFound)
+	}
+	keys := make([]string, len(rs))
+	for i, r := range rs {
+		keys[i] = r.Key
+	}
+	n, err := m.revoke(ctx, keys)
+	if err == nil && n == 0 {
+		return fmt.Errorf("session %s: %w", publicID, backend.ErrNotFound)
+	}
+	return err
 }
 
 // RevokeOthers ends every live session of userID except the current one of
 // the request in ctx ("sign out everywhere else") and returns how many
-// ended.
+// ended. Cost: one indexed SELECT of keys and one DELETE per pass.
 func (m *Manager) RevokeOthers(ctx context.Context, userID any) (int, error) {
 	return m.revokeUser(ctx, userID, currentKey(ctx))
 }
 
 // RevokeUser ends every live session of userID, the current one included
 // ("sign out everywhere"; after a password change), and returns how many
-// ended.
+// ended. Cost: as RevokeOthers.
 func (m *Manager) RevokeUser(ctx context.Context, userID any) (int, error) {
 	return m.revokeUser(ctx, userID, "")
 }
+
+// revokeUserPasses bounds the passes of revokeUser: a login that races the
+// listing adds a row the first pass missed; a pass that finds nothing new
+// ends the loop, and a user who keeps logging in faster than this is not
+// chased further.
+const revokeUserPasses = 3
 
 func (m *Manager) revokeUser(ctx context.Context, userID any, except string) (int, error) {
 	if userID == nil {
 		return 0, nil
 	}
 	total := 0
-	// A login that races the listing adds a row the first pass missed; a
-	// second pass that finds nothing new ends the loop.
-	for range 3 {
-		rs, err := m.Backend.UserSessions(ctx, userID, m.now())
+	for range revokeUserPasses {
+		bctx, cancel := m.bounded(ctx)
+		all, err := m.Backend.ExcessKeys(bctx, userID, m.now(), 0)
+		cancel()
 		if err != nil {
-			return total, err
+			return total, unavailable("listing the user's sessions", err)
 		}
-		keys := make([]string, 0, len(rs))
-		for _, r := range rs {
-			if r.Key != except {
-				keys = append(keys, r.Key)
-			}
-		}
+		keys := slices.DeleteFunc(all, func(k string) bool { return k == except })
 		if len(keys) == 0 {
 			return total, nil
 		}
-		n, err := m.Backend.Delete(ctx, keys...)
+		n, err := m.revoke(ctx, keys)
 		total += n
 		if err != nil {
 			return total, err
 		}
 	}
 	return total, nil
+}
+
+// revoke ends the sessions with keys: the one path every revoke takes
+// (logout, the user, an admin, the cap, the CLI), so the backend's
+// tombstones are written alike. It returns how many rows went.
+func (m *Manager) revoke(ctx context.Context, keys []string) (int, error) {
+	ctx, cancel := m.bounded(ctx)
+	defer cancel()
+	n, err := m.Backend.Delete(ctx, keys...)
+	return n, unavailable("deleting sessions", err)
 }
 
 // ClearExpired deletes every expired session in batches and returns how
@@ -340,38 +429,36 @@ func (m *Manager) StopCleaner() {
 	}
 }
 
-// enforceCap ends userID's sessions past MaxSessionsPerUser, oldest activity
-// first, keeping keep.
-func (m *Manager) enforceCap(ctx context.Context, userID any, keep string) error {
+// enforceCap ends userID's sessions past MaxSessionsPerUser, oldest
+// activity first, never keep. It runs after a login was committed, so it
+// never fails the login: an error is logged (at most once a minute) and the
+// cap is enforced at the user's next login. Cost: one indexed SELECT of keys
+// (none returned under the cap), and one DELETE at the cap.
+func (m *Manager) enforceCap(ctx context.Context, userID any, keep string) {
 	limit := m.MaxSessionsPerUser
 	if limit == 0 {
 		limit = DefaultMaxSessionsPerUser
 	}
 	if limit < 0 {
-		return nil
+		return
 	}
-	rs, err := m.Backend.UserSessions(ctx, userID, m.now())
-	if err != nil || len(rs) <= limit {
-		return err
-	}
-	// rs is newest activity first; the kept session counts against the cap.
-	var drop []string
-	kept := 1
-	for _, r := range rs {
-		if r.Key == keep {
-			continue
+	bctx, cancel := m.bounded(ctx)
+	keys, err := m.Backend.ExcessKeys(bctx, userID, m.now(), limit)
+	cancel()
+	if err == nil {
+		if keys = slices.DeleteFunc(keys, func(k string) bool { return k == keep }); len(keys) > 0 {
+			_, err = m.revoke(ctx, keys)
 		}
-		if kept < limit {
-			kept++
-			continue
-		}
-		drop = append(drop, r.Key)
 	}
-	if len(drop) == 0 {
-		return nil
+	if err != nil {
+		m.logs.log(m.logger(), "cap", "qsessions: ending sessions past the per-user cap failed; the login stands", "err", err)
 	}
-	if _, err := m.Backend.Delete(ctx, drop...); err != nil {
-		return fmt.Errorf("qsessions: ending sessions past the per-user cap: %w", err)
-	}
-	return nil
+}
+
+// logLimiter writes the Manager's failure lines at most once a minute per
+// class.
+type logLimiter struct{ l ratelog.Limiter }
+
+func (l *logLimiter) log(logger *slog.Logger, class, msg string, args ...any) {
+	l.l.Log(context.Background(), logger, slog.LevelError, class, msg, args...)
 }

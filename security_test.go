@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/qsessions/qsessions"
+	"github.com/qsessions/qsessions/backend"
 	"github.com/qsessions/qsessions/ent/session"
 )
 
@@ -214,7 +215,7 @@ func TestSecurityListingIsPerUser(t *testing.T) {
 				t.Fatalf("user %d's listing shows a session of %v", a, in.UserID)
 			}
 		}
-		if err := e.m.Revoke(context.Background(), a, "nonsense"); !errors.Is(err, qsessions.ErrNotFound) {
+		if err := e.m.Revoke(context.Background(), a, "nonsense"); !errors.Is(err, backend.ErrNotFound) {
 			t.Fatalf("unknown id: %v", err)
 		}
 	})

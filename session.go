@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -52,7 +53,6 @@ type Session struct {
 	size      int
 	accessed  bool
 	modified  bool // data or user changed
-	touched   bool // IP, UA changed
 	renew     bool // fresh deadline on the next write
 	newToken  bool // token changed during this request: set the cookie
 	ended     bool // logged out or interrupted: delete the cookie
@@ -70,7 +70,9 @@ func (m *Manager) Start(ctx context.Context, token, ip, ua string) *Session {
 
 // StartAddr is Start with the client address already parsed, as the
 // middleware has it: the address is formatted only if the session is
-// loaded, so an untouched request allocates nothing for it.
+// loaded, so an untouched request allocates nothing for it. A token that is
+// present but malformed makes the session's cookie be deleted at the save;
+// "" means the request sent none.
 func (m *Manager) StartAddr(ctx context.Context, token string, ip netip.Addr, ua string) *Session {
 	s := &Session{m: m, ctx: ctx, hadCookie: token != "",
 		addr: ip.Unmap().WithZone(""), ua: backend.NormalizeUserAgent(ua)}
@@ -102,20 +104,22 @@ func (s *Session) load() {
 		return
 	}
 	s.key = backend.KeyOf(s.token)
-	rec, err := s.m.Backend.Load(s.ctx, s.key, s.m.now())
+	ctx, cancel := s.m.bounded(s.ctx)
+	rec, err := s.m.Backend.Load(ctx, s.key, s.m.now())
+	cancel()
 	if errors.Is(err, backend.ErrNotFound) {
 		s.token, s.key = "", ""
 		return
 	}
 	if err != nil {
-		s.err = fmt.Errorf("qsessions: loading the session: %w", err)
+		s.err = unavailable("loading the session", err)
 		return
 	}
 	h, values, sizes, err := decodeSessionSizes(rec.Data)
 	if err != nil {
 		// Undecodable data is no session: the row is left alone (an admin
 		// can inspect it) and a new session replaces it on the next write.
-		s.m.logger().Warn("qsessions: session data does not decode; treating as no session", "session", PublicID(rec.Key), "err", err)
+		s.m.logger().Warn("qsessions: session data does not decode; treating as no session", "session", backend.PublicID(rec.Key), "err", err)
 		s.token, s.key = "", ""
 		return
 	}
@@ -123,12 +127,13 @@ func (s *Session) load() {
 	for _, n := range sizes {
 		s.size += n
 	}
-	if rec.IP != s.ipText() || rec.UserAgent != s.ua {
-		s.touched = true
-	}
 }
 
-// Err returns the error of the lazy load, if it failed.
+// Err returns the error of the lazy load, if it failed: the backend could
+// not answer (the database is down or slow past Manager.Timeout). A cookie
+// that names no live session is not an error. The session is then empty and
+// cannot be saved; the middleware answers 503 for it unless the handler
+// answered first.
 func (s *Session) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -190,7 +195,7 @@ func (s *Session) Keys() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.load()
-	return sortedKeys(s.values)
+	return slices.Sorted(maps.Keys(s.values))
 }
 
 // writable checks that a change can still be saved. Caller holds mu.
@@ -252,8 +257,12 @@ func (s *Session) Pop(key string) (any, error) {
 	return v, nil
 }
 
-// Clear drops the user and all values, keeping IP and user agent; the next
-// save writes user_id NULL. The session keeps its token.
+// Clear drops the user and every value. A session left empty is not kept:
+// the save at the end of the request deletes its row and its cookie (an
+// empty anonymous session is worth nothing, and a cleared one should leave
+// no trace). Values set after Clear in the same request keep the session,
+// its token and its row, now without a user (Django's clear() always keeps
+// the row; qsessions keeps it only when it holds something).
 func (s *Session) Clear() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -272,19 +281,30 @@ func (s *Session) clear() {
 	s.modified = true
 }
 
-// UserID returns the logged-in user's ID in the app's ID type, or nil.
+// UserID returns the logged-in user's ID in the app's ID type, or nil: for
+// an anonymous session, and also when the session could not be loaded (see
+// User to tell the two apart).
 func (s *Session) UserID() any {
+	id, _ := s.User()
+	return id
+}
+
+// User returns the logged-in user's ID in the app's ID type: nil and no
+// error for an anonymous visitor, nil and the load error when the backend
+// could not answer. Pages answer the error with 503 ("try again"), never
+// with a redirect to the login page: the session may be intact.
+func (s *Session) User() (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.load()
-	if s.rec == nil {
-		return nil
+	if s.err != nil || s.rec == nil {
+		return nil, s.err
 	}
-	return s.rec.UserID
+	return s.rec.UserID, nil
 }
 
-// ID returns the session's public id (see PublicID), or "" when it has no
-// stored row yet.
+// ID returns the session's public id (backend.PublicID), or "" when it has
+// no stored row yet.
 func (s *Session) ID() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -292,7 +312,7 @@ func (s *Session) ID() string {
 	if s.rec == nil {
 		return ""
 	}
-	return PublicID(s.rec.Key)
+	return backend.PublicID(s.rec.Key)
 }
 
 // Record returns a copy of the stored row as loaded or last written, or nil.
@@ -310,12 +330,13 @@ func (s *Session) Accessed() bool {
 	return s.accessed
 }
 
-// Modified reports whether the next save writes: values or user changed, or
-// the request's IP or user agent differs from the stored one.
+// Modified reports whether values, the user or the deadline changed, so
+// the next save writes the session. (An unchanged session is written at
+// most once per ActivityInterval, with its newest IP and user agent.)
 func (s *Session) Modified() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.modified || s.touched
+	return s.modified || s.renew
 }
 
 // SetRememberMe chooses a persistent cookie and RememberMeLifetime (on) or
@@ -327,21 +348,34 @@ func (s *Session) SetRememberMe(on bool) error {
 		return err
 	}
 	if on {
-		s.h.persist = 1
+		s.h.persist = PersistRemember
 	} else {
-		s.h.persist = -1
+		s.h.persist = PersistBrowser
 	}
 	s.renew = true
 	s.modified = true
 	return nil
 }
 
-// Persist reports the session's cookie choice: 1 persistent, -1 ends with
-// the browser, 0 the middleware's default.
-func (s *Session) Persist() int {
+// Persistence is a session's cookie choice, stored with the session.
+type Persistence int8
+
+// The cookie choices.
+const (
+	// PersistDefault leaves the choice to the middleware
+	// (middleware.Cookie.BrowserSession).
+	PersistDefault Persistence = 0
+	// PersistRemember asks for a persistent cookie and RememberMeLifetime.
+	PersistRemember Persistence = 1
+	// PersistBrowser asks for a cookie that ends with the browser.
+	PersistBrowser Persistence = -1
+)
+
+// Persist reports the session's cookie choice (SetRememberMe).
+func (s *Session) Persist() Persistence {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return int(s.h.persist)
+	return s.h.persist
 }
 
 // Renew gives the session a fresh absolute deadline (now plus the lifetime)
@@ -362,9 +396,11 @@ func (s *Session) Renew() error {
 // fixation: a token planted before the login is useless after it). If the
 // session belonged to a different user, its data is flushed first (Django's
 // auth.login); otherwise it is kept. The absolute deadline is kept unless
-// Renew was called. It writes at once: one transaction (delete old row,
-// insert new), or one INSERT for a session with no row yet, then, past
-// MaxSessionsPerUser, the oldest of the user's sessions end.
+// Renew was called. It writes at once: one INSERT for a session with no row
+// yet, else one transaction (delete old row, insert new). Then one SELECT of
+// keys finds the user's sessions past MaxSessionsPerUser (none under the
+// cap) and, at the cap, one DELETE ends the oldest; that step never fails
+// the login, which is committed by then (its errors are logged).
 func (s *Session) Login(ctx context.Context, userID any) error {
 	if userID == nil {
 		return errors.New("qsessions: Login with a nil user ID")
@@ -381,7 +417,8 @@ func (s *Session) Login(ctx context.Context, userID any) error {
 	if err := s.rotate(ctx, userID); err != nil {
 		return err
 	}
-	return s.m.enforceCap(ctx, userID, s.rec.Key)
+	s.m.enforceCap(ctx, userID, s.rec.Key)
+	return nil
 }
 
 // CycleKey gives the session a new token and keeps its data and user. A
@@ -409,19 +446,21 @@ func (s *Session) rotate(ctx context.Context, userID any) error {
 	}
 	rec.Data = data
 	var token string
+	bctx, cancel := s.m.bounded(ctx)
+	defer cancel()
 	if s.rec == nil {
-		token, err = s.m.Backend.Create(ctx, rec)
+		token, err = s.m.Backend.Create(bctx, rec, now)
 	} else {
-		token, err = s.m.Backend.Rotate(ctx, s.rec.Key, rec, now)
+		token, err = s.m.Backend.Rotate(bctx, s.rec.Key, rec, now)
 	}
 	if err != nil {
 		if errors.Is(err, backend.ErrSessionInterrupted) {
 			s.interrupted()
 		}
-		return err
+		return unavailable("writing the session", err)
 	}
 	s.rec, s.token, s.key = rec, token, rec.Key
-	s.newToken, s.ended, s.modified, s.touched, s.renew = true, false, false, false, false
+	s.newToken, s.ended, s.modified, s.renew = true, false, false, false
 	return nil
 }
 
@@ -430,7 +469,7 @@ func (s *Session) interrupted() {
 	s.rec, s.token, s.key = nil, "", ""
 	s.values, s.sizes, s.size = map[string]any{}, map[string]int{}, 0
 	s.newToken, s.ended = false, true
-	s.modified, s.touched = false, false
+	s.modified = false
 }
 
 // Logout deletes the session's row and its cookie. Values set afterwards go
@@ -443,7 +482,7 @@ func (s *Session) Logout(ctx context.Context) error {
 		return err
 	}
 	if s.rec != nil {
-		if _, err := s.m.Backend.Delete(ctx, s.rec.Key); err != nil {
+		if _, err := s.m.revoke(ctx, []string{s.rec.Key}); err != nil {
 			return err
 		}
 	}
@@ -491,19 +530,27 @@ type Commit struct {
 	// Expires is the session's expiry, for a persistent cookie.
 	Expires time.Time
 	// Persist is the session's cookie choice (see Session.Persist).
-	Persist int
+	Persist Persistence
 	// Delete asks to delete the cookie.
 	Delete bool
 }
 
-// Save writes the session if it needs it (values or user changed, IP or
-// user agent changed, or ActivityInterval passed since last_activity) and
-// says what the cookie should become. After Save the session takes no more
-// changes (ErrHeadersWritten): the middleware calls it just before the
-// response headers go out. ErrSessionInterrupted means the session was
-// revoked or expired while the request ran: nothing was written and the
-// cookie is to be deleted. Cost: nothing for an untouched session; else at
-// most one INSERT, UPDATE or DELETE.
+// Save writes the session if it needs it and says what the cookie should
+// become. After Save the session takes no more changes
+// (ErrHeadersWritten): the middleware calls it just before the response
+// headers go out. ErrSessionInterrupted means the session was revoked or
+// expired while the request ran: nothing was written and the cookie is to
+// be deleted.
+//
+// What it writes: nothing for an untouched session or one that changed
+// nothing; an INSERT for a new session with values; an UPDATE when values,
+// the user or the deadline changed; a DELETE when everything was removed;
+// and, for a session that only was used, one conditional UPDATE of its
+// activity (with the request's IP and user agent) once ActivityInterval has
+// passed since its last activity: concurrent requests of the session, in
+// any process, write it once, and an IP or user agent that changes from
+// request to request is recorded at that write, never more often. A failed
+// activity write is logged, not returned: the request was served.
 func (s *Session) Save(ctx context.Context) (Commit, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -518,8 +565,11 @@ func (s *Session) Save(ctx context.Context) (Commit, error) {
 	if s.err != nil {
 		return Commit{}, s.err
 	}
+	ctx, cancel := s.m.bounded(ctx)
+	defer cancel()
 	now := s.m.now()
 	empty := len(s.values) == 0 && (s.rec == nil || s.rec.UserID == nil)
+	interval := s.m.activityInterval()
 	switch {
 	case s.rec == nil && (!s.modified || empty):
 		// Nothing stored and nothing to store.
@@ -531,19 +581,19 @@ func (s *Session) Save(ctx context.Context) (Commit, error) {
 			return Commit{}, err
 		}
 		rec.Data = data
-		token, err := s.m.Backend.Create(ctx, rec)
+		token, err := s.m.Backend.Create(ctx, rec, now)
 		if err != nil {
-			return Commit{}, err
+			return Commit{}, unavailable("writing the session", err)
 		}
 		s.rec, s.token, s.key, s.newToken = rec, token, rec.Key, true
 	case s.modified && empty:
 		// Everything was removed: the row goes too.
-		if _, err := s.m.Backend.Delete(ctx, s.rec.Key); err != nil {
+		if _, err := s.m.revoke(ctx, []string{s.rec.Key}); err != nil {
 			return Commit{}, err
 		}
 		s.interrupted()
 		return Commit{Delete: true}, nil
-	case s.modified || s.touched || s.renew || now.Sub(s.rec.LastActivity) >= s.m.activityInterval():
+	case s.modified || s.renew:
 		rec := s.record(now)
 		data, err := s.encode()
 		if err != nil {
@@ -554,18 +604,24 @@ func (s *Session) Save(ctx context.Context) (Commit, error) {
 			if errors.Is(err, backend.ErrSessionInterrupted) {
 				s.interrupted()
 			}
-			return Commit{Delete: s.ended}, err
+			return Commit{Delete: s.ended}, unavailable("writing the session", err)
 		}
 		s.rec = rec
 		s.newToken = s.newToken || s.h.persist >= 0 // refresh a persistent cookie's expiry
-	default:
-		if !s.newToken {
-			return Commit{}, nil
+	case now.Sub(s.rec.LastActivity) >= interval:
+		rec := s.record(now)
+		rec.Data = s.rec.Data // not written: Touch sets activity, expiry, IP and UA
+		wrote, err := s.m.Backend.Touch(ctx, rec, now.Add(-interval), now)
+		if err != nil {
+			s.m.logs.log(s.m.logger(), "activity", "qsessions: recording session activity failed", "err", err)
+		} else if wrote {
+			s.rec = rec
+			s.newToken = s.newToken || s.h.persist >= 0
 		}
 	}
-	s.modified, s.touched, s.renew = false, false, false
+	s.modified, s.renew = false, false
 	if s.newToken {
-		return Commit{Token: s.token, Expires: s.rec.ExpireDate, Persist: int(s.h.persist)}, nil
+		return Commit{Token: s.token, Expires: s.rec.ExpireDate, Persist: s.h.persist}, nil
 	}
 	return Commit{}, nil
 }

@@ -178,28 +178,44 @@ func TestSaveStoresUserIPAgentAndTimes(t *testing.T) {
 	})
 }
 
+// TestIPAndAgentChanges: a changed IP or user agent is recorded with the
+// activity, at most once per ActivityInterval, the newest value winning: a
+// client that alternates addresses or agents (dual stack, a shared stolen
+// cookie) cannot turn reads into writes.
 func TestIPAndAgentChanges(t *testing.T) {
 	eachEnv(t, func(t *testing.T, e *env) {
 		r := e.do(req{path: "/set?k=a&v=1", ip: "192.0.2.1", ua: "A"})
 		tok := r.cookie
 		exp := e.row(tok).ExpireDate
-		// Same IP and UA: the session is not modified and nothing is written.
 		e.drv.Reset()
-		s := e.m.Start(context.Background(), tok, "192.0.2.1", "A")
-		s.Get("a")
-		if s.Modified() {
-			t.Fatal("same IP and UA: modified")
+		for i := range 100 {
+			e.clock.Advance(100 * time.Millisecond) // 10 s in all, inside one interval
+			ip, ua := "192.0.2.1", "A"
+			if i%2 == 1 {
+				ip, ua = "2001:db8::99", "B"
+			}
+			if got := e.do(req{path: "/get?k=a", cookie: tok, ip: ip, ua: ua}); got.code != 200 || got.body != "1|true" {
+				t.Fatalf("read %d: %d %q", i, got.code, got.body)
+			}
 		}
-		s = e.m.Start(context.Background(), tok, "192.0.2.99", "A")
-		s.Get("a")
-		if !s.Modified() {
-			t.Fatal("changed IP: not modified")
+		if w := e.drv.Writes(); w != 0 {
+			t.Fatalf("100 reads alternating two IPs and two agents inside one interval wrote %d times, want 0: %v", w, e.drv.Queries())
 		}
-		e.clock.Advance(time.Second) // less than ActivityInterval
-		e.do(req{path: "/get?k=a", cookie: tok, ip: "192.0.2.99", ua: "B"})
+		if row := e.row(tok); *row.IP != "192.0.2.1" || *row.UserAgent != "A" {
+			t.Fatalf("IP/UA written inside the interval: %q %q", *row.IP, *row.UserAgent)
+		}
+		e.clock.Advance(qsessions.DefaultActivityInterval)
+		e.drv.Reset()
+		e.do(req{path: "/get?k=a", cookie: tok, ip: "2001:db8::99", ua: "B"})
+		if w := e.drv.Writes(); w != 1 {
+			t.Fatalf("the read after the interval wrote %d times, want 1", w)
+		}
 		row := e.row(tok)
-		if *row.IP != "192.0.2.99" || *row.UserAgent != "B" {
-			t.Fatalf("changed IP/UA not stored: %q %q", *row.IP, *row.UserAgent)
+		if *row.IP != "2001:db8::99" || *row.UserAgent != "B" {
+			t.Fatalf("the newest IP/UA was not recorded with the activity: %q %q", *row.IP, *row.UserAgent)
+		}
+		if !within(row.LastActivity, e.clock.Now(), time.Second) {
+			t.Fatalf("last_activity %v, want %v", row.LastActivity, e.clock.Now())
 		}
 		if !row.ExpireDate.Equal(exp) {
 			t.Fatalf("absolute expiry moved: %v -> %v", exp, row.ExpireDate)
@@ -359,7 +375,7 @@ func TestRevokeOnlyOwnSessions(t *testing.T) {
 		if err != nil || len(theirs) != 1 {
 			t.Fatalf("UserSessions(u2) = %v, %v", theirs, err)
 		}
-		if err := e.m.Revoke(ctx, u1, theirs[0].ID); !errors.Is(err, qsessions.ErrNotFound) {
+		if err := e.m.Revoke(ctx, u1, theirs[0].ID); !errors.Is(err, backend.ErrNotFound) {
 			t.Fatalf("revoking another user's session: %v, want ErrNotFound", err)
 		}
 		if e.row(other) == nil {
@@ -370,8 +386,10 @@ func TestRevokeOnlyOwnSessions(t *testing.T) {
 			t.Fatalf("u1 has %d sessions", len(mine))
 		}
 		for _, in := range mine {
-			if in.ID == "" || strings.Contains(toks[0]+toks[1]+toks[2], in.ID) || in.ID == backend.KeyOf(toks[0])[:len(in.ID)] {
-				t.Fatalf("public id %q reveals the token or key", in.ID)
+			// The public id is a prefix of the stored key (the SHA-256 of
+			// the token), never a part of the token.
+			if in.ID == "" || strings.Contains(toks[0]+toks[1]+toks[2], in.ID) {
+				t.Fatalf("public id %q reveals the token", in.ID)
 			}
 		}
 		// RevokeOthers from the first session keeps only it.
@@ -419,7 +437,7 @@ func TestUserSessionsMarksCurrentNewestFirst(t *testing.T) {
 		for _, in := range list {
 			if in.Current {
 				cur++
-				if in.ID != qsessions.PublicID(backend.KeyOf(toks[1])) {
+				if in.ID != backend.PublicID(backend.KeyOf(toks[1])) {
 					t.Fatal("the wrong session is marked current")
 				}
 			}

@@ -15,7 +15,9 @@ import (
 
 // Errors a Store or Backend returns; test with errors.Is.
 var (
-	// ErrNotFound: no live session has the key (missing, revoked or expired).
+	// ErrNotFound: no live session has the key or public id (missing,
+	// revoked, expired, or another user's). The one not-found error of
+	// qsessions: the Manager and the pages return it too.
 	ErrNotFound = errors.New("qsessions: session not found")
 	// ErrKeyExists: an Insert met a row with the same key. DB.Create draws a
 	// new token and retries; anything else reports it.
@@ -65,11 +67,13 @@ func (r *Record) Clone() *Record {
 
 // Store is the persistent table of sessions. The database is the truth: a
 // Store always reads from the primary, never a replica. Its writes do not
-// call the Invalidator (the backends keep their cache themselves); only
+// call the Invalidators (the backends keep their cache themselves); only
 // changes made through ent outside the Store do.
 //
 // Implementations: the Store generated into an app's ent package
-// (NewSessionStore), and MemStore for tests. Both are safe for concurrent use.
+// (NewSessionStore), sqlstore.Store over database/sql for tools that work on
+// any app's table (the CLI), and MemStore for tests. All pass the same
+// conformance suite and are safe for concurrent use.
 type Store interface {
 	// Get returns the session with key if it expires after now, else
 	// ErrNotFound. One indexed SELECT.
@@ -81,6 +85,14 @@ type Store interface {
 	// now, keeping created_at; ErrSessionInterrupted when there is none. One
 	// UPDATE.
 	Update(ctx context.Context, rec *Record, now time.Time) error
+	// Touch records activity without rewriting the data: it sets
+	// last_activity, expire_date, updated_at, ip and user_agent from rec on
+	// the row with rec.Key, only if that row expires after now and its
+	// last_activity is before cutoff. It reports whether it wrote: false
+	// means another request (of any process) recorded activity since cutoff,
+	// or the session ended. One conditional UPDATE; concurrent touches of a
+	// session within one interval write once.
+	Touch(ctx context.Context, rec *Record, cutoff, now time.Time) (bool, error)
 	// Rotate replaces the live row oldKey by rec (a new key) in one
 	// transaction: ErrKeyExists if rec.Key is taken, ErrSessionInterrupted
 	// (and nothing written) if oldKey is no longer live.
@@ -88,16 +100,35 @@ type Store interface {
 	// Delete removes the rows with these keys and returns how many went.
 	// Missing keys are not an error.
 	Delete(ctx context.Context, keys ...string) (int, error)
-	// DeleteExpired removes at most limit rows expired at now (select a batch
-	// of keys, delete by key: no long lock, portable) and returns how many.
-	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
+	// DeleteExpired removes at most limit rows with from <= expire_date <=
+	// now, in expire_date order (select a batch of keys on the expire_date
+	// index, delete by key: no long lock, portable), and returns how many
+	// went and the latest expire_date of the batch, the from of the next
+	// one. Starting each batch where the last ended keeps a cleanup linear
+	// where deleted index entries linger (InnoDB's purge lag).
+	DeleteExpired(ctx context.Context, from, now time.Time, limit int) (n int, last time.Time, err error)
 	// UserSessions returns the live sessions of userID, newest last activity
 	// first. One query on the (user_id, expire_date) index.
 	UserSessions(ctx context.Context, userID any, now time.Time) ([]*Record, error)
-	// SetInvalidator sets who hears of sessions that end through ent outside
-	// the Store (deletes by predicate, updates that end sessions, deleted
-	// users). nil turns it off.
-	SetInvalidator(Invalidator)
+	// ExcessKeys returns the keys of userID's live sessions past the newest
+	// keep of them by last activity (a per-user cap): keys only, never
+	// session_data. One query on the (user_id, expire_date) index; it
+	// returns nothing for a user under the cap.
+	ExcessKeys(ctx context.Context, userID any, now time.Time, keep int) ([]string, error)
+	// Find returns the sessions, live or expired, whose key starts with
+	// publicID (a PublicID: 16 lowercase hex digits): a range scan of the
+	// primary key, at most a few rows. Callers check liveness and owner.
+	Find(ctx context.Context, publicID string) ([]*Record, error)
+	// Check verifies that the session table and every column the Store uses
+	// exist, so a missing migration is one clear error at start-up rather
+	// than SQL errors per request. The error names what is missing. One or
+	// two catalog queries.
+	Check(ctx context.Context) error
+	// AddInvalidator adds inv to those who hear of sessions that end through
+	// ent outside the Store (deletes by predicate, updates that end
+	// sessions, deleted users) and returns a func that removes it. Several
+	// may listen (each cached backend over the store adds itself).
+	AddInvalidator(inv Invalidator) (remove func())
 }
 
 // Invalidator hears of live sessions that ended through ent outside the

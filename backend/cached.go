@@ -31,6 +31,10 @@ const (
 	// DefaultPurgeInterval is how often the purge list is retried while it
 	// is not empty (by a background goroutine started from a session call).
 	DefaultPurgeInterval = time.Second
+	// StaleTTL is the life of a conflict marker, the entry two racing saves
+	// of one session leave: memcached's smallest TTL. Loads replace it
+	// sooner.
+	StaleTTL = time.Second
 )
 
 // CachedOptions configures NewCachedDB. The zero value gives the defaults.
@@ -58,9 +62,6 @@ type CachedOptions struct {
 	// UserIDCodec encodes user IDs of types CachedDB does not know (see
 	// UserIDCodec); nil means only the built-in types are cached.
 	UserIDCodec UserIDCodec
-	// Now is the clock Create uses to bound a new entry's TTL by the
-	// session's expiry (the other calls are given now); nil means time.Now.
-	Now func() time.Time
 	// Rand, BatchSize and Progress are those of DB: the token source (nil:
 	// crypto/rand), the cleanup batch size (0: DefaultBatchSize) and the
 	// cleanup progress callback.
@@ -83,6 +84,9 @@ type CacheStats struct {
 	// Fallbacks: loads answered by the database without trusting the cache:
 	// the cache failed, the key awaits a purge, or the cache is distrusted.
 	Fallbacks uint64
+	// Conflicts: saves that found a concurrent save's entry in the cache
+	// and left a conflict marker (StaleTTL) for the next load to replace.
+	Conflicts uint64
 	// Purges: keys worked off the purge list (tombstoned after a failure).
 	Purges uint64
 	// PurgePending is the purge list's current length.
@@ -162,10 +166,14 @@ type CacheStats struct {
 // open.
 //
 // Concurrent saves of one session: the database keeps the last UPDATE.
-// Save does not overwrite a cached entry whose UpdatedAt is newer than its
-// own (it writes a tombstone instead, so the next load asks the database);
-// when the two saves' clocks disagree, the cache may hold the other save's
-// version until the TTL ends.
+// A save that finds another save's write in the cache (a cas conflict, or an
+// entry whose UpdatedAt is newer than its own) cannot tell which UPDATE came
+// last, so it leaves a conflict marker: the next load reads the database and
+// replaces the marker (by CompareAndSwap, so a revoke's tombstone written
+// meanwhile still wins), and the marker expires after StaleTTL anyway. The
+// cache stays warm. When two processes' clocks disagree by more than the
+// gap between their saves, the cache may hold the earlier save's version
+// until that session's next save or the TTL.
 //
 // Safe for concurrent use. Its only goroutine is the purge retry, started
 // when there is something to purge and ending when a pass is done.
@@ -179,10 +187,10 @@ type CachedDB struct {
 	maxPur int
 	purInt time.Duration
 	codec  UserIDCodec
-	now    func() time.Time
 	epoch  time.Time
+	remove func() // removes c from the Store's Invalidators
 
-	hits, misses, errs, fallbacks, purges atomic.Uint64
+	hits, misses, errs, fallbacks, purges, conflicts atomic.Uint64
 
 	pmu       sync.Mutex
 	purge     map[string]struct{}
@@ -200,8 +208,9 @@ var (
 	_ Invalidator = (*CachedDB)(nil)
 )
 
-// NewCachedDB returns the cached_db backend over store and cache, and makes
-// itself store's Invalidator (replacing any other). It errors only on an
+// NewCachedDB returns the cached_db backend over store and cache and adds
+// itself to store's Invalidators, next to any others (two CachedDBs over one
+// Store both hear of ent deletes; Close takes it off). It errors only on an
 // invalid option, naming it.
 func NewCachedDB(store Store, cache Cache, opts CachedOptions) (*CachedDB, error) {
 	if store == nil || cache == nil {
@@ -234,9 +243,6 @@ func NewCachedDB(store Store, cache Cache, opts CachedOptions) (*CachedDB, error
 	if opts.PurgeInterval == 0 {
 		opts.PurgeInterval = DefaultPurgeInterval
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
 	c := &CachedDB{
 		db:     DB{Store: store, Rand: opts.Rand, BatchSize: opts.BatchSize, Progress: opts.Progress},
 		cache:  cache,
@@ -247,13 +253,19 @@ func NewCachedDB(store Store, cache Cache, opts CachedOptions) (*CachedDB, error
 		maxPur: opts.MaxPurge,
 		purInt: opts.PurgeInterval,
 		codec:  opts.UserIDCodec,
-		now:    opts.Now,
 		epoch:  time.Now(),
 		purge:  map[string]struct{}{},
 	}
 	c.lastLog.Store(-int64(c.logInt)) // the first failure is logged at once
-	store.SetInvalidator(c)
+	c.remove = store.AddInvalidator(c)
 	return c, nil
+}
+
+// Close takes c off its Store's Invalidators. It does not close the Cache
+// (the caller opened it) and does not wait for a purge pass.
+func (c *CachedDB) Close() error {
+	c.remove()
+	return nil
 }
 
 // mono is the monotonic time since c was made.
@@ -268,6 +280,7 @@ func (c *CachedDB) Stats() CacheStats {
 		Misses:       c.misses.Load(),
 		Errors:       c.errs.Load(),
 		Fallbacks:    c.fallbacks.Load(),
+		Conflicts:    c.conflicts.Load(),
 		Purges:       c.purges.Load(),
 		PurgePending: int(c.purgeLen.Load()),
 		Distrusted:   c.mono() < c.distrust.Load(),
@@ -312,7 +325,8 @@ func (c *CachedDB) failed(op string, err error) {
 }
 
 // Load returns the live session with key: one cache Get on a hit; on a
-// miss one database SELECT and one cache Add.
+// miss one database SELECT and one cache Add (a CompareAndSwap over a
+// conflict marker).
 func (c *CachedDB) Load(ctx context.Context, key string, now time.Time) (*Record, error) {
 	c.maybePurge()
 	if !ValidKey(key) {
@@ -323,7 +337,7 @@ func (c *CachedDB) Load(ctx context.Context, key string, now time.Time) (*Record
 		return c.db.Load(ctx, key, now)
 	}
 	start := time.Now()
-	val, _, err := c.cache.Get(ctx, c.cacheKey(key))
+	val, cas, err := c.cache.Get(ctx, c.cacheKey(key))
 	switch {
 	case err == nil:
 		if len(val) > 0 && val[0] == entryRecordV1 {
@@ -335,9 +349,20 @@ func (c *CachedDB) Load(ctx context.Context, key string, now time.Time) (*Record
 				return rec, nil
 			}
 		}
+		c.misses.Add(1)
+		if len(val) == 1 && val[0] == entryStale {
+			// A save conflict's marker: the database answers and the
+			// entry replaces the marker, unless a revoke's tombstone
+			// replaced it first.
+			rec, err := c.db.Load(ctx, key, now)
+			if err != nil {
+				return nil, err
+			}
+			c.fill(ctx, rec, now, start, cas)
+			return rec, nil
+		}
 		// A tombstone, an entry we cannot read, or an expired session: the
 		// database answers, and nothing is filled.
-		c.misses.Add(1)
 		return c.db.Load(ctx, key, now)
 	case errors.Is(err, ErrCacheMiss):
 		c.misses.Add(1)
@@ -345,7 +370,7 @@ func (c *CachedDB) Load(ctx context.Context, key string, now time.Time) (*Record
 		if err != nil {
 			return nil, err
 		}
-		c.add(ctx, rec, now, start)
+		c.fill(ctx, rec, now, start, 0)
 		return rec, nil
 	default:
 		c.failed("get", err)
@@ -364,11 +389,12 @@ func (c *CachedDB) entryTTL(rec *Record, now time.Time) time.Duration {
 // expired (or been evicted), so the write could outlive a revoke.
 func (c *CachedDB) stale(start time.Time) bool { return time.Since(start) >= c.ttl/2 }
 
-// add fills the cache with rec unless some entry is there; start is when
-// the database step began (a fill later than TTL/2 after it is dropped). A
-// failure costs nothing: an Add can never overwrite a tombstone, so a lost
-// or late one is harmless.
-func (c *CachedDB) add(ctx context.Context, rec *Record, now, start time.Time) {
+// fill puts rec in the cache where a load or a create found nothing (cas
+// 0: Add) or a conflict marker (its cas: CompareAndSwap); start is when the
+// database step began (a fill later than TTL/2 after it is dropped). A
+// failure costs nothing: neither call can overwrite a tombstone, so a lost
+// or late fill is harmless.
+func (c *CachedDB) fill(ctx context.Context, rec *Record, now, start time.Time, cas uint64) {
 	ttl := c.entryTTL(rec, now)
 	if ttl <= 0 || !ValidKey(rec.Key) || c.stale(start) {
 		return
@@ -378,7 +404,12 @@ func (c *CachedDB) add(ctx context.Context, rec *Record, now, start time.Time) {
 		c.failed("encode", err)
 		return
 	}
-	err = c.cache.Add(context.WithoutCancel(ctx), c.cacheKey(rec.Key), val, ttl)
+	ctx = context.WithoutCancel(ctx)
+	if cas != 0 {
+		err = c.cache.CompareAndSwap(ctx, c.cacheKey(rec.Key), val, cas, ttl)
+	} else {
+		err = c.cache.Add(ctx, c.cacheKey(rec.Key), val, ttl)
+	}
 	if !cacheAnswer(err) {
 		c.failed("add", err)
 	}
@@ -501,109 +532,158 @@ func (c *CachedDB) Purge(ctx context.Context) int {
 
 // Create inserts rec under a fresh token (one INSERT), then adds it to the
 // cache (one Add), so the next request is a hit.
-func (c *CachedDB) Create(ctx context.Context, rec *Record) (string, error) {
+func (c *CachedDB) Create(ctx context.Context, rec *Record, now time.Time) (string, error) {
 	c.maybePurge()
 	start := time.Now()
-	token, err := c.db.Create(ctx, rec)
+	token, err := c.db.Create(ctx, rec, now)
 	if err != nil {
 		return "", err
 	}
-	c.add(ctx, rec, c.now(), start)
+	c.fill(ctx, rec, now, start, 0)
 	return token, nil
 }
 
 // Save updates the row (one UPDATE), then the cache: one Get and one
-// CompareAndSwap (or Add), a tombstone instead on any conflict. A failure of
-// the cache puts the key on the purge list; the Save still succeeds.
+// CompareAndSwap (or Add). When a concurrent save of the same session wrote
+// the cache in between, or holds a newer entry, which UPDATE the database
+// kept last is unknown here: Save then leaves a conflict marker (StaleTTL,
+// replaced by the next load from the database) instead of its own entry. A
+// failure of the cache puts the key on the purge list; the Save still
+// succeeds.
 func (c *CachedDB) Save(ctx context.Context, rec *Record, now time.Time) error {
 	c.maybePurge()
 	start := time.Now()
 	if err := c.db.Save(ctx, rec, now); err != nil {
 		return err
 	}
+	c.afterWrite(ctx, rec, now, start, false)
+	return nil
+}
+
+// Touch records activity in the database (one conditional UPDATE) and, when
+// it wrote, in the cached entry (one Get and one CompareAndSwap; nothing
+// when the entry is not cached: the next load fills it). A touch that found
+// the activity already recorded by another request writes no cache entry.
+func (c *CachedDB) Touch(ctx context.Context, rec *Record, cutoff, now time.Time) (bool, error) {
+	c.maybePurge()
+	start := time.Now()
+	wrote, err := c.db.Touch(ctx, rec, cutoff, now)
+	if err != nil || !wrote {
+		return wrote, err
+	}
+	c.afterWrite(ctx, rec, now, start, true)
+	return true, nil
+}
+
+// afterWrite brings the cache up to date with rec, which the database now
+// holds (its activity fields only when touch).
+func (c *CachedDB) afterWrite(ctx context.Context, rec *Record, now, start time.Time, touch bool) {
 	if !ValidKey(rec.Key) {
-		return nil
+		return
 	}
 	ctx = context.WithoutCancel(ctx)
 	if c.awaitsPurge(rec.Key) {
 		// A tombstone is due for this key anyway: write it now rather than
 		// an entry.
 		c.tombstone(ctx, rec.Key)
-		return nil
+		return
 	}
-	c.writeSaved(ctx, rec, now, start)
-	return nil
+	c.writeSaved(ctx, rec, now, start, touch)
 }
 
 // writeSaved puts a saved rec in the cache without ever replacing a
-// tombstone: CompareAndSwap against the entry it read, Add where it read
-// nothing, twice at most, then a tombstone. A write later than TTL/2 after
-// the UPDATE began writes a tombstone instead.
-func (c *CachedDB) writeSaved(ctx context.Context, rec *Record, now, start time.Time) {
+// tombstone or a conflict marker: CompareAndSwap against the entry it read,
+// Add where it read nothing. When another write came between (a cas
+// conflict, an entry newer than rec, an entry it cannot read) or the write
+// is later than TTL/2 after the UPDATE began, it writes a conflict marker
+// by CompareAndSwap instead; three lost rounds leave the other writer's
+// entry.
+func (c *CachedDB) writeSaved(ctx context.Context, rec *Record, now, start time.Time, touch bool) {
 	ck := c.cacheKey(rec.Key)
 	out := cacheRecord(rec)
-	for range 2 {
-		if c.stale(start) {
-			break
-		}
+	conflict := c.stale(start)
+	for range 3 {
 		val, cas, err := c.cache.Get(ctx, ck)
 		var cur *Record
 		switch {
 		case err == nil:
 			if len(val) == 0 || val[0] != entryRecordV1 {
-				return // a tombstone (or a newer format): it stays
+				return // a tombstone, a conflict marker (or a newer format): it stays
 			}
 			if cur, err = decodeRecord(rec.Key, val[1:], c.codec); err != nil {
 				c.failed("decode", err)
-				c.tombstone(ctx, rec.Key)
-				return
+				cur, conflict = nil, true
 			}
 		case errors.Is(err, ErrCacheMiss):
+			if touch || conflict {
+				return // nothing cached: the next load fills from the database
+			}
 		default:
 			c.failed("get", err)
 			c.addPurge(rec.Key)
 			return
 		}
-		if cur != nil {
-			if cur.UpdatedAt.After(out.UpdatedAt) {
-				// A newer save's entry: which UPDATE the database kept last is
-				// unknown here, so let the database answer.
-				c.tombstone(ctx, rec.Key)
+		if cur != nil && cur.UpdatedAt.After(out.UpdatedAt) {
+			if touch {
+				return // a newer save's entry: our activity adds nothing
+			}
+			conflict = true
+		}
+		if conflict {
+			err = c.cache.CompareAndSwap(ctx, ck, staleMarker, cas, StaleTTL)
+		} else {
+			var enc []byte
+			if enc, err = c.entryFor(rec.Key, out, cur, now, touch); enc == nil {
+				if err != nil {
+					c.failed("encode", err)
+					c.addPurge(rec.Key)
+				}
 				return
 			}
-			out.CreatedAt = cur.CreatedAt // Update keeps created_at
-		} else if out.CreatedAt.IsZero() {
-			c.tombstone(ctx, rec.Key) // we do not know the row's created_at
-			return
-		}
-		ttl := c.entryTTL(out, now)
-		if ttl <= 0 {
-			c.tombstone(ctx, rec.Key)
-			return
-		}
-		enc, err := encodeRecord(out, c.codec)
-		if err != nil {
-			c.failed("encode", err)
-			c.tombstone(ctx, rec.Key)
-			return
-		}
-		if cur != nil {
-			err = c.cache.CompareAndSwap(ctx, ck, enc, cas, ttl)
-		} else {
-			err = c.cache.Add(ctx, ck, enc, ttl)
+			if cur != nil {
+				err = c.cache.CompareAndSwap(ctx, ck, enc, cas, c.entryTTL(out, now))
+			} else {
+				err = c.cache.Add(ctx, ck, enc, c.entryTTL(out, now))
+			}
 		}
 		switch {
 		case err == nil:
+			if conflict {
+				c.conflicts.Add(1)
+			}
 			return
 		case errors.Is(err, ErrCASConflict) || errors.Is(err, ErrNotStored):
-			continue // someone wrote in between: read again
+			conflict = true // someone wrote in between: which write is last is unknown
 		default:
 			c.failed("write", err)
-			c.tombstone(ctx, rec.Key)
+			c.addPurge(rec.Key)
 			return
 		}
 	}
-	c.tombstone(ctx, rec.Key)
+	c.conflicts.Add(1)
+}
+
+// entryFor encodes the entry that replaces cur (nil: none) after a save of
+// out, or after a touch (out's activity fields over cur). It returns nil
+// when there is nothing to write: the session expired, or the row's
+// created_at is unknown.
+func (c *CachedDB) entryFor(key string, out, cur *Record, now time.Time, touch bool) ([]byte, error) {
+	switch {
+	case touch:
+		t := cur.Clone()
+		t.LastActivity, t.ExpireDate, t.UpdatedAt = out.LastActivity, out.ExpireDate, out.UpdatedAt
+		t.IP, t.UserAgent = out.IP, out.UserAgent
+		out = t
+	case cur != nil:
+		out.CreatedAt = cur.CreatedAt // Update keeps created_at
+	case out.CreatedAt.IsZero():
+		return nil, nil // we do not know the row's created_at
+	}
+	if c.entryTTL(out, now) <= 0 {
+		return nil, nil
+	}
+	out.Key = key
+	return encodeRecord(out, c.codec)
 }
 
 // Rotate moves the session to a fresh token in one transaction, then
@@ -616,15 +696,28 @@ func (c *CachedDB) Rotate(ctx context.Context, oldKey string, rec *Record, now t
 		return "", err
 	}
 	c.tombstone(context.WithoutCancel(ctx), oldKey)
-	c.add(ctx, rec, now, start)
+	c.fill(ctx, rec, now, start, 0)
 	return token, nil
 }
 
 // Delete removes the rows (one DELETE per batch), then writes a tombstone
 // for every key (one Set each), found or not. It returns how many rows went.
+//
+// When the database DELETE fails before deleting anything, no tombstone is
+// written: the sessions stay in the database, so the cache keeps serving
+// them (a failed logout during an outage does not turn the user's reads
+// into errors), and the error tells the caller that nothing was revoked.
+// When it fails after some batches, every key is tombstoned. A DELETE whose
+// commit reached the database but whose answer was lost (a connection cut
+// at that instant) reports an error although the rows went; their entries
+// then live until the cache TTL or the next revoke of the key, whichever
+// comes first. The revocation guarantee is for revokes that returned nil.
 func (c *CachedDB) Delete(ctx context.Context, keys ...string) (int, error) {
 	c.maybePurge()
 	n, err := c.db.Delete(ctx, keys...)
+	if err != nil && n == 0 {
+		return 0, err
+	}
 	wctx := context.WithoutCancel(ctx)
 	for _, k := range keys {
 		c.tombstone(wctx, k)
@@ -646,6 +739,18 @@ func (c *CachedDB) Invalidate(ctx context.Context, keys []string) {
 // SELECT); the cache is not involved.
 func (c *CachedDB) UserSessions(ctx context.Context, userID any, now time.Time) ([]*Record, error) {
 	return c.db.UserSessions(ctx, userID, now)
+}
+
+// ExcessKeys reads the keys past a per-user cap from the database (one
+// indexed SELECT of keys); the cache is not involved.
+func (c *CachedDB) ExcessKeys(ctx context.Context, userID any, now time.Time, keep int) ([]string, error) {
+	return c.db.ExcessKeys(ctx, userID, now, keep)
+}
+
+// Find looks sessions up by public id in the database (one primary-key
+// range SELECT); the cache is not involved.
+func (c *CachedDB) Find(ctx context.Context, publicID string) ([]*Record, error) {
+	return c.db.Find(ctx, publicID)
 }
 
 // ClearExpired deletes expired rows in batches, from the database only:

@@ -32,11 +32,18 @@ type UserIDCodec interface {
 const (
 	entryTombstone byte = 0x00
 	entryRecordV1  byte = 0x01
+	entryStale     byte = 0x02
 )
 
 // tombstone is the value of a tombstone: "this session ended; do not trust
 // or fill the cache for this key until the entry expires".
 var tombstone = []byte{entryTombstone}
+
+// staleMarker is the value of a conflict marker: "two saves raced; ask the
+// database". Unlike a tombstone, a load that read the database replaces it
+// (with CompareAndSwap, so a revoke's tombstone written in between wins),
+// and it lives StaleTTL only.
+var staleMarker = []byte{entryStale}
 
 // User ID tags of the v1 record encoding.
 const (

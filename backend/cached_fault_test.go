@@ -99,7 +99,7 @@ func TestCachedMemcachedKilled(t *testing.T) {
 		var keys []string
 		for i := range 6 {
 			r := newRec(clock, fmt.Sprint("v0-", i), time.Hour)
-			if _, err := p.c.Create(ctx, r); err != nil {
+			if _, err := p.c.Create(ctx, r, clock.Now()); err != nil {
 				t.Fatal(err)
 			}
 			keys = append(keys, r.Key)
@@ -129,7 +129,7 @@ func TestCachedMemcachedKilled(t *testing.T) {
 				saveData(t, p.c, k, fmt.Sprint("v", round+1, "-", i), clock)
 			}
 		}
-		timed(t, "Create", func() error { _, err := p.c.Create(ctx, newRec(clock, "new", time.Hour)); return err })
+		timed(t, "Create", func() error { _, err := p.c.Create(ctx, newRec(clock, "new", time.Hour), clock.Now()); return err })
 		s := p.c.Stats()
 		if s.Errors == 0 || s.Fallbacks == 0 || s.PurgePending != len(saved) {
 			t.Fatalf("stats with memcached dead: %+v; want errors, fallbacks and %d keys to purge", s, len(saved))
@@ -155,7 +155,7 @@ func TestCachedMemcachedKilled(t *testing.T) {
 			}
 		}
 		r := newRec(clock, "after", time.Hour)
-		if _, err := p.c.Create(ctx, r); err != nil {
+		if _, err := p.c.Create(ctx, r, clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 		p.drv.Reset()
@@ -177,7 +177,7 @@ func TestCachedOneOfThreeKilled(t *testing.T) {
 		var keys []string
 		for i := range 30 {
 			r := newRec(clock, fmt.Sprint("v0-", i), time.Hour)
-			if _, err := p.c.Create(ctx, r); err != nil {
+			if _, err := p.c.Create(ctx, r, clock.Now()); err != nil {
 				t.Fatal(err)
 			}
 			keys = append(keys, r.Key)
@@ -245,7 +245,7 @@ func TestCachedStalledServer(t *testing.T) {
 		var keys []string
 		for i := range 3 {
 			r := newRec(clock, fmt.Sprint("s", i), time.Hour)
-			if _, err := a.c.Create(ctx, r); err != nil {
+			if _, err := a.c.Create(ctx, r, clock.Now()); err != nil {
 				t.Fatal(err)
 			}
 			keys = append(keys, r.Key)
@@ -306,7 +306,7 @@ func TestCachedStalledServerTTL(t *testing.T) {
 	a := newProc(t, db, clock, true, []string{mcd.Addr}, mo, co)
 	b := newProc(t, db, clock, false, []string{mcd.Addr}, mo, co)
 	r := newRec(clock, "stale", time.Hour)
-	if _, err := a.c.Create(ctx, r); err != nil {
+	if _, err := a.c.Create(ctx, r, clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	written := time.Now()
@@ -419,7 +419,7 @@ func TestCachedFailurePolicy(t *testing.T) {
 	cc := &countingCache{Cache: fc}
 	logs := &logCounter{}
 	clock := testutil.NewClock()
-	c, err := backend.NewCachedDB(store, cc, backend.CachedOptions{Now: clock.Now, Logger: slog.New(logs),
+	c, err := backend.NewCachedDB(store, cc, backend.CachedOptions{Logger: slog.New(logs),
 		LogInterval: time.Hour, PurgeInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -427,7 +427,7 @@ func TestCachedFailurePolicy(t *testing.T) {
 	var keys []string
 	for i := range 6 {
 		r := newRec(clock, fmt.Sprint("v0-", i), time.Hour)
-		if _, err := c.Create(ctx, r); err != nil {
+		if _, err := c.Create(ctx, r, clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 		keys = append(keys, r.Key)
@@ -504,7 +504,7 @@ func TestCachedPurgeOverflow(t *testing.T) {
 	cc := &countingCache{Cache: fc}
 	var logs bytes.Buffer
 	clock := testutil.NewClock()
-	c, err := backend.NewCachedDB(store, cc, backend.CachedOptions{Now: clock.Now, TTL: time.Second, MaxPurge: 2,
+	c, err := backend.NewCachedDB(store, cc, backend.CachedOptions{TTL: time.Second, MaxPurge: 2,
 		PurgeInterval: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -512,7 +512,7 @@ func TestCachedPurgeOverflow(t *testing.T) {
 	var keys []string
 	for i := range 4 {
 		r := newRec(clock, fmt.Sprint("v", i), time.Hour)
-		if _, err := c.Create(ctx, r); err != nil {
+		if _, err := c.Create(ctx, r, clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 		keys = append(keys, r.Key)

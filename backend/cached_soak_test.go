@@ -37,9 +37,6 @@ func newProc(t *testing.T, db *testutil.DB, clock *testutil.Clock, create bool, 
 	t.Cleanup(func() { mc.Close() })
 	p.mc = mc
 	p.cache = &countingCache{Cache: mc}
-	if co.Now == nil {
-		co.Now = clock.Now
-	}
 	if p.c, err = backend.NewCachedDB(p.store, p.cache, co); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +92,7 @@ func TestCachedSoak(t *testing.T) {
 				now := clock.Now()
 				r := &backend.Record{Data: []byte("v0"), ExpireDate: now.Add(time.Hour), UserID: uid, UserAgent: "soak",
 					CreatedAt: now, UpdatedAt: now, LastActivity: now}
-				if _, err := p.c.Create(ctx, r); err != nil {
+				if _, err := p.c.Create(ctx, r, clock.Now()); err != nil {
 					t.Error(err)
 					return nil
 				}

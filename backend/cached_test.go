@@ -149,9 +149,6 @@ func (e *env) attach(t *testing.T, kind string, cache backend.Cache, opts backen
 	if opts.Prefix == "" {
 		opts.Prefix = testutil.MemcachedPrefix(t)
 	}
-	if opts.Now == nil {
-		opts.Now = e.clock.Now
-	}
 	e.prefix = opts.Prefix
 	e.cache = &countingCache{Cache: cache}
 	c, err := backend.NewCachedDB(e.store, e.cache, opts)
@@ -189,7 +186,7 @@ func (e *env) rec(uid any, ua string, life time.Duration) *backend.Record {
 
 func (e *env) create(t *testing.T, r *backend.Record) string {
 	t.Helper()
-	tok, err := e.b.Create(ctx, r)
+	tok, err := e.b.Create(ctx, r, e.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -737,13 +734,13 @@ func TestCachedFillGuard(t *testing.T) {
 	store := &slowStore{Store: backend.NewMemStore()}
 	lc := backend.NewLocalCache(10)
 	clock := testutil.NewClock()
-	c, err := backend.NewCachedDB(store, lc, backend.CachedOptions{TTL: time.Second, Now: clock.Now})
+	c, err := backend.NewCachedDB(store, lc, backend.CachedOptions{TTL: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := clock.Now()
 	r := &backend.Record{Data: []byte("x"), ExpireDate: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now, LastActivity: now}
-	if _, err := c.Create(ctx, r); err != nil {
+	if _, err := c.Create(ctx, r, clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	key := r.Key
@@ -806,7 +803,7 @@ func TestCachedUserIDTypes(t *testing.T) {
 	store := backend.NewMemStore()
 	cc := &countingCache{Cache: backend.NewLocalCache(100)}
 	clock := testutil.NewClock()
-	c, err := backend.NewCachedDB(store, cc, backend.CachedOptions{Now: clock.Now, UserIDCodec: appIDCodec{},
+	c, err := backend.NewCachedDB(store, cc, backend.CachedOptions{UserIDCodec: appIDCodec{},
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -814,7 +811,7 @@ func TestCachedUserIDTypes(t *testing.T) {
 	now := clock.Now()
 	for _, id := range ids {
 		r := &backend.Record{Data: []byte("d"), ExpireDate: now.Add(time.Hour), UserID: id, CreatedAt: now, UpdatedAt: now, LastActivity: now}
-		if _, err := c.Create(ctx, r); err != nil {
+		if _, err := c.Create(ctx, r, clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 		before := c.Stats().Hits
@@ -832,13 +829,13 @@ func TestCachedUserIDTypes(t *testing.T) {
 	// Without the codec: appID is not cached, the database serves it, and
 	// the failure is logged once.
 	store2 := backend.NewMemStore()
-	c2, err := backend.NewCachedDB(store2, backend.NewLocalCache(100), backend.CachedOptions{Now: clock.Now,
+	c2, err := backend.NewCachedDB(store2, backend.NewLocalCache(100), backend.CachedOptions{
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &backend.Record{Data: []byte("d"), ExpireDate: now.Add(time.Hour), UserID: appID(5), CreatedAt: now, UpdatedAt: now, LastActivity: now}
-	if _, err := c2.Create(ctx, r); err != nil {
+	if _, err := c2.Create(ctx, r, clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {
@@ -862,13 +859,13 @@ func TestCachedForeignEntries(t *testing.T) {
 	store := backend.NewMemStore()
 	lc := backend.NewLocalCache(10)
 	clock := testutil.NewClock()
-	c, err := backend.NewCachedDB(store, lc, backend.CachedOptions{Now: clock.Now, Logger: slog.New(slog.DiscardHandler)})
+	c, err := backend.NewCachedDB(store, lc, backend.CachedOptions{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := clock.Now()
 	r := &backend.Record{Data: []byte("d"), ExpireDate: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now, LastActivity: now}
-	if _, err := c.Create(ctx, r); err != nil {
+	if _, err := c.Create(ctx, r, clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	ck := backend.DefaultCachePrefix + r.Key

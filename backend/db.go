@@ -10,16 +10,21 @@ import (
 
 // Backend is what a session Manager stores sessions through. DB talks to the
 // database only; CachedDB puts a Cache in front of it. Times are passed in
-// from the Manager's clock, never taken from the database.
+// from the Manager's clock, never taken from the database. Wrappers (for
+// tracing, say) implement it around another Backend.
 type Backend interface {
 	// Load returns the live session with key, or ErrNotFound.
 	Load(ctx context.Context, key string, now time.Time) (*Record, error)
 	// Create stores rec under a fresh token, sets rec.Key and returns the
 	// token. A key conflict draws a new token.
-	Create(ctx context.Context, rec *Record) (token string, err error)
+	Create(ctx context.Context, rec *Record, now time.Time) (token string, err error)
 	// Save writes an existing session; ErrSessionInterrupted when it is no
 	// longer live.
 	Save(ctx context.Context, rec *Record, now time.Time) error
+	// Touch records activity, IP and user agent of an unchanged session
+	// when no request did since cutoff (Store.Touch); it reports whether it
+	// wrote.
+	Touch(ctx context.Context, rec *Record, cutoff, now time.Time) (bool, error)
 	// Rotate moves the live session oldKey to a fresh token holding rec, sets
 	// rec.Key and returns the token; ErrSessionInterrupted when oldKey is no
 	// longer live.
@@ -28,6 +33,12 @@ type Backend interface {
 	Delete(ctx context.Context, keys ...string) (int, error)
 	// UserSessions lists userID's live sessions, newest activity first.
 	UserSessions(ctx context.Context, userID any, now time.Time) ([]*Record, error)
+	// ExcessKeys returns the keys of userID's live sessions past the newest
+	// keep (Store.ExcessKeys).
+	ExcessKeys(ctx context.Context, userID any, now time.Time, keep int) ([]string, error)
+	// Find returns the sessions, live or expired, with this public id
+	// (Store.Find).
+	Find(ctx context.Context, publicID string) ([]*Record, error)
 	// ClearExpired deletes every session expired at now, in batches, and
 	// returns how many went.
 	ClearExpired(ctx context.Context, now time.Time) (int, error)
@@ -65,7 +76,7 @@ func (b *DB) Load(ctx context.Context, key string, now time.Time) (*Record, erro
 
 // Create inserts rec under a fresh token; on a key conflict it draws another
 // (as Django does), at most a few times. One INSERT in the normal case.
-func (b *DB) Create(ctx context.Context, rec *Record) (string, error) {
+func (b *DB) Create(ctx context.Context, rec *Record, _ time.Time) (string, error) {
 	for range createAttempts {
 		token, key, err := NewToken(b.Rand)
 		if err != nil {
@@ -87,6 +98,11 @@ func (b *DB) Create(ctx context.Context, rec *Record) (string, error) {
 // Save is one UPDATE.
 func (b *DB) Save(ctx context.Context, rec *Record, now time.Time) error {
 	return b.Store.Update(ctx, rec, now)
+}
+
+// Touch is one conditional UPDATE.
+func (b *DB) Touch(ctx context.Context, rec *Record, cutoff, now time.Time) (bool, error) {
+	return b.Store.Touch(ctx, rec, cutoff, now)
 }
 
 // Rotate is one transaction (INSERT new, DELETE old), redrawn on a conflict.
@@ -122,6 +138,16 @@ func (b *DB) UserSessions(ctx context.Context, userID any, now time.Time) ([]*Re
 	return b.Store.UserSessions(ctx, userID, now)
 }
 
+// ExcessKeys is one indexed SELECT of keys.
+func (b *DB) ExcessKeys(ctx context.Context, userID any, now time.Time, keep int) ([]string, error) {
+	return b.Store.ExcessKeys(ctx, userID, now, keep)
+}
+
+// Find is one primary-key range SELECT.
+func (b *DB) Find(ctx context.Context, publicID string) ([]*Record, error) {
+	return b.Store.Find(ctx, publicID)
+}
+
 // ClearExpired deletes expired rows BatchSize at a time until none is left:
 // two short statements per batch.
 func (b *DB) ClearExpired(ctx context.Context, now time.Time) (int, error) {
@@ -137,12 +163,16 @@ func ClearExpired(ctx context.Context, store Store, now time.Time, batch int, pr
 		batch = DefaultBatchSize
 	}
 	total := 0
+	var from time.Time
 	for {
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		n, err := store.DeleteExpired(ctx, now, batch)
+		n, last, err := store.DeleteExpired(ctx, from, now, batch)
 		total += n
+		if !last.IsZero() {
+			from = last
+		}
 		if err != nil {
 			return total, fmt.Errorf("qsessions: clearing expired sessions: %w", err)
 		}

@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -14,7 +15,7 @@ import (
 type MemStore struct {
 	mu   sync.Mutex
 	rows map[string]*Record
-	inv  Invalidator
+	inv  Invalidators
 }
 
 // NewMemStore returns an empty MemStore.
@@ -67,6 +68,22 @@ func (s *MemStore) Update(_ context.Context, rec *Record, now time.Time) error {
 	return nil
 }
 
+// Touch implements Store.
+func (s *MemStore) Touch(_ context.Context, rec *Record, cutoff, now time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.rows[rec.Key]
+	if !ok || !old.ExpireDate.After(now) || !old.LastActivity.Before(Time(cutoff)) {
+		return false, nil
+	}
+	c := old.Clone()
+	n := memRecord(rec)
+	c.LastActivity, c.ExpireDate, c.UpdatedAt = n.LastActivity, n.ExpireDate, n.UpdatedAt
+	c.IP, c.UserAgent = n.IP, n.UserAgent
+	s.rows[rec.Key] = c
+	return true, nil
+}
+
 // Rotate implements Store.
 func (s *MemStore) Rotate(_ context.Context, oldKey string, rec *Record, now time.Time) error {
 	s.mu.Lock()
@@ -98,20 +115,23 @@ func (s *MemStore) Delete(_ context.Context, keys ...string) (int, error) {
 }
 
 // DeleteExpired implements Store.
-func (s *MemStore) DeleteExpired(_ context.Context, now time.Time, limit int) (int, error) {
+func (s *MemStore) DeleteExpired(_ context.Context, from, now time.Time, limit int) (int, time.Time, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for k, r := range s.rows {
-		if n == limit {
-			break
-		}
-		if !r.ExpireDate.After(now) {
-			delete(s.rows, k)
-			n++
+	var batch []*Record
+	for _, r := range s.rows {
+		if !r.ExpireDate.After(now) && !r.ExpireDate.Before(from) {
+			batch = append(batch, r)
 		}
 	}
-	return n, nil
+	slices.SortFunc(batch, func(a, b *Record) int { return a.ExpireDate.Compare(b.ExpireDate) })
+	batch = batch[:min(len(batch), limit)]
+	var last time.Time
+	for _, r := range batch {
+		delete(s.rows, r.Key)
+		last = r.ExpireDate
+	}
+	return len(batch), last, nil
 }
 
 // UserSessions implements Store.
@@ -128,13 +148,35 @@ func (s *MemStore) UserSessions(_ context.Context, userID any, now time.Time) ([
 	return out, nil
 }
 
-// SetInvalidator implements Store. MemStore has no writes outside the Store
-// API, so it never calls the Invalidator; it keeps it for DeleteWhere.
-func (s *MemStore) SetInvalidator(inv Invalidator) {
-	s.mu.Lock()
-	s.inv = inv
-	s.mu.Unlock()
+// ExcessKeys implements Store.
+func (s *MemStore) ExcessKeys(ctx context.Context, userID any, now time.Time, keep int) ([]string, error) {
+	rs, _ := s.UserSessions(ctx, userID, now)
+	var keys []string
+	for i := keep; i < len(rs); i++ {
+		keys = append(keys, rs[i].Key)
+	}
+	return keys, nil
 }
+
+// Find implements Store.
+func (s *MemStore) Find(_ context.Context, publicID string) ([]*Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*Record
+	for k, r := range s.rows {
+		if len(publicID) == PublicIDLen && strings.HasPrefix(k, publicID) {
+			out = append(out, r.Clone())
+		}
+	}
+	return out, nil
+}
+
+// Check implements Store: a MemStore always has its table.
+func (s *MemStore) Check(context.Context) error { return nil }
+
+// AddInvalidator implements Store. MemStore has no writes outside the Store
+// API, so only DeleteWhere calls the Invalidators.
+func (s *MemStore) AddInvalidator(inv Invalidator) func() { return s.inv.Add(inv) }
 
 // DeleteWhere deletes the sessions match selects, as an app's ent delete by
 // predicate would, and reports the live ones among them (expiring after now)
@@ -152,11 +194,8 @@ func (s *MemStore) DeleteWhere(ctx context.Context, now time.Time, match func(*R
 			n++
 		}
 	}
-	inv := s.inv
 	s.mu.Unlock()
-	if inv != nil && len(live) > 0 {
-		inv.Invalidate(ctx, live)
-	}
+	s.inv.Invalidate(ctx, live)
 	return n
 }
 

@@ -172,7 +172,15 @@ func (i Info) Short() string {
 //
 // Use it where a person picks out their own session; [Info.String] keeps
 // the django-qsessions form. It allocates at most the result string.
-func (i Info) Label() string {
+func (i Info) Label() string { return i.label(false) }
+
+// VersionLabel is Label with the browser's major version, "Chrome 120 on
+// Windows", "Safari 17 on iPhone", for admin lists where the version
+// matters. A browser of unknown version shows as in Label. It allocates at
+// most the result string.
+func (i Info) VersionLabel() string { return i.label(true) }
+
+func (i Info) label(version bool) string {
 	browser := labelBrowser(i.Browser)
 	if i.Kind == KindBot {
 		if browser == "" {
@@ -190,6 +198,9 @@ func (i Info) Label() string {
 		// An in-app browser on iOS names no browser, and useragent then
 		// reports the device as the browser.
 		return place
+	}
+	if major, _, _ := strings.Cut(i.BrowserVersion, "."); version && major != "" {
+		return browser + " " + major + " on " + place
 	}
 	return browser + " on " + place
 }

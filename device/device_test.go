@@ -375,3 +375,16 @@ func BenchmarkParse(b *testing.B) {
 		Parse(ua)
 	}
 }
+
+func TestVersionLabel(t *testing.T) {
+	for ua, want := range map[string]string{
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36":                         "Chrome 120 on Windows",
+		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1": "Safari 17 on iPhone",
+		"Googlebot/2.1 (+http://www.google.com/bot.html)": "Googlebot",
+		"": Unknown,
+	} {
+		if got := Parse(ua).VersionLabel(); got != want {
+			t.Errorf("VersionLabel(%q) = %q, want %q", ua, got, want)
+		}
+	}
+}

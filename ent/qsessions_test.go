@@ -5,8 +5,10 @@ package ent_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,8 +20,6 @@ import (
 	"github.com/qsessions/qsessions/ent/session"
 	"github.com/qsessions/qsessions/internal/storetest"
 	"github.com/qsessions/qsessions/internal/testutil"
-	"github.com/qsessions/qsessions/location"
-	"github.com/qsessions/qsessions/location/locationtest"
 )
 
 func TestSessionStore(t *testing.T) { storetest.Run(t, harness) }
@@ -119,28 +119,126 @@ func TestSchema(t *testing.T) {
 	})
 }
 
-func TestGeneratedDeviceAndLocation(t *testing.T) {
-	dir := t.TempDir()
-	locationtest.WriteFile(t, filepath.Join(dir, "GeoLite2-City.mmdb"), locationtest.Options{DatabaseType: "GeoLite2-City"},
-		locationtest.Record{Network: "203.0.113.0/24", City: "Tehran", Country: "Iran", CountryCode: "IR"})
-	l, err := location.Open(dir)
-	if err != nil {
-		t.Fatal(err)
+func TestGeneratedRecordAndPublicID(t *testing.T) {
+	ua, ip, uid := "curl/8", "203.0.113.4", 7
+	at := time.Date(2030, 1, 2, 3, 4, 5, 6000, time.FixedZone("x", 3600))
+	s := &ent.Session{ID: backend.KeyOf("t"), SessionData: []byte("d"), UserAgent: &ua, IP: &ip, UserID: &uid,
+		ExpireDate: at, CreatedAt: at, UpdatedAt: at, LastActivity: at}
+	r := s.Record()
+	if r.Key != s.ID || string(r.Data) != "d" || r.UserID != 7 || r.UserAgent != ua || r.IP != ip ||
+		r.ExpireDate != at.UTC() || r.CreatedAt.Location() != time.UTC {
+		t.Fatalf("Record() = %+v", r)
 	}
-	defer l.Close()
-	ua := "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_13_6) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.102 Safari/537.36"
-	ip := "203.0.113.4"
-	s := &ent.Session{ID: backend.KeyOf("t"), UserAgent: &ua, IP: &ip}
-	if got := s.Device().String(); got != "Other / macOS 10.13.6 / Chrome 70.0.3538.102" {
-		t.Fatalf("Device = %q", got)
-	}
-	if got := s.Location(l); got != "Tehran, Iran" {
-		t.Fatalf("Location = %q", got)
-	}
-	if s.PublicID() != qsessions.PublicID(s.ID) || s.PublicID() == s.ID {
+	if s.PublicID() != backend.PublicID(s.ID) || len(s.PublicID()) != backend.PublicIDLen || s.PublicID() != s.ID[:16] {
 		t.Fatalf("PublicID = %q", s.PublicID())
 	}
-	if got := (&ent.Session{}).Location(l); got != "" {
-		t.Fatalf("no IP located as %q", got)
+	if r := (&ent.Session{ID: "k"}).Record(); r.UserID != nil || r.UserAgent != "" || r.IP != "" {
+		t.Fatalf("NULL columns gave %+v", r)
 	}
+}
+
+// TestAdminSource runs the generated admin source on every dialect:
+// filters, search by IP prefix and by username, paging, detail by public
+// id, and no session_data in listings.
+func TestAdminSource(t *testing.T) {
+	testutil.EachDialect(t, func(t *testing.T, db *testutil.DB) {
+		ctx := context.Background()
+		drv := testutil.NewCountingDriver(db.Driver())
+		client := ent.NewClient(ent.Driver(drv))
+		if err := client.Schema.Create(ctx); err != nil {
+			t.Fatal(err)
+		}
+		alice := client.User.Create().SetUsername("Alice").SaveX(ctx)
+		bob := client.User.Create().SetUsername("bob").SaveX(ctx)
+		b := backend.NewDB(ent.NewSessionStore(client))
+		now := time.Now().UTC()
+		mk := func(uid any, ip string, ttl, ago time.Duration) string {
+			r := &backend.Record{Data: []byte("secret"), ExpireDate: now.Add(ttl), UserID: uid, IP: ip, UserAgent: "ua",
+				CreatedAt: now.Add(-ago), UpdatedAt: now.Add(-ago), LastActivity: now.Add(-ago)}
+			if _, err := b.Create(ctx, r, now); err != nil {
+				t.Fatal(err)
+			}
+			return r.Key
+		}
+		a1 := mk(alice.ID, "10.0.0.1", time.Hour, 1*time.Minute)
+		a2 := mk(alice.ID, "10.1.0.1", time.Hour, 2*time.Minute)
+		b1 := mk(bob.ID, "192.0.2.7", time.Hour, 3*time.Minute)
+		anon := mk(nil, "192.0.2.8", time.Hour, 4*time.Minute)
+		old := mk(bob.ID, "10.0.0.9", -time.Hour, 5*time.Minute)
+		src := ent.NewSessionAdminSource(client)
+		list := func(f qsessions.AdminFilter) ([]string, int, []string) {
+			t.Helper()
+			f.Now, f.Limit = now, max(f.Limit, 1)
+			if f.Limit == 1 && f.Offset == 0 {
+				f.Limit = 50
+			}
+			drv.Reset()
+			got, total, err := src.List(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range drv.Queries() {
+				if strings.Contains(q.SQL, "session_data") {
+					t.Errorf("List read session_data: %s", q.SQL)
+				}
+			}
+			var ids, owners []string
+			for _, s := range got {
+				ids = append(ids, s.Info.ID)
+				owners = append(owners, s.OwnerName)
+			}
+			return ids, total, owners
+		}
+		id := backend.PublicID
+		if ids, total, owners := list(qsessions.AdminFilter{}); total != 4 || !slices.Equal(ids, []string{id(a1), id(a2), id(b1), id(anon)}) ||
+			!slices.Equal(owners, []string{"Alice", "Alice", "bob", ""}) {
+			t.Errorf("active: %v (total %d) owners %v", ids, total, owners)
+		}
+		if ids, total, _ := list(qsessions.AdminFilter{State: qsessions.StateExpired}); total != 1 || !slices.Equal(ids, []string{id(old)}) {
+			t.Errorf("expired: %v (%d)", ids, total)
+		}
+		if _, total, _ := list(qsessions.AdminFilter{State: qsessions.StateAll}); total != 5 {
+			t.Errorf("all: %d", total)
+		}
+		if ids, total, _ := list(qsessions.AdminFilter{OwnerID: bob.ID, State: qsessions.StateAll}); total != 2 || !slices.Equal(ids, []string{id(b1), id(old)}) {
+			t.Errorf("owner bob: %v (%d)", ids, total)
+		}
+		if ids, total, _ := list(qsessions.AdminFilter{Search: "10.0."}); total != 1 || !slices.Equal(ids, []string{id(a1)}) {
+			t.Errorf("search IP prefix: %v (%d)", ids, total)
+		}
+		if ids, total, _ := list(qsessions.AdminFilter{Search: "ALI"}); total != 2 || !slices.Equal(ids, []string{id(a1), id(a2)}) {
+			t.Errorf("search username, any case: %v (%d)", ids, total)
+		}
+		if ids, total, _ := list(qsessions.AdminFilter{Offset: 1, Limit: 2}); total != 4 || !slices.Equal(ids, []string{id(a2), id(b1)}) {
+			t.Errorf("page 2 of 2: %v (%d)", ids, total)
+		}
+		if _, _, err := src.List(ctx, qsessions.AdminFilter{OwnerID: "x", Now: now, Limit: 1}); err == nil {
+			t.Error("an owner ID of the wrong type was accepted")
+		}
+		for _, k := range []string{a1, old} {
+			rec, err := src.Get(ctx, strings.ToUpper(id(k)))
+			if err != nil || rec.Key != k || string(rec.Data) != "secret" {
+				t.Errorf("Get(%s) = %+v, %v", id(k), rec, err)
+			}
+		}
+		for _, bad := range []string{"0000000000000000", "nope", ""} {
+			if _, err := src.Get(ctx, bad); !errors.Is(err, backend.ErrNotFound) {
+				t.Errorf("Get(%q) = %v, want ErrNotFound", bad, err)
+			}
+		}
+	})
+}
+
+func TestNewSessionStoreOncePerClient(t *testing.T) {
+	client := ent.NewClient(ent.Driver(testutil.Open(t, testutil.SQLite).Driver()))
+	s1 := ent.NewSessionStore(client)
+	if s2 := ent.NewSessionStore(client); s2 != s1 {
+		t.Fatal("a second NewSessionStore made a second store (and a second set of hooks)")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("NewSessionStore with options on a client that has a store did not panic")
+		}
+	}()
+	ent.NewSessionStore(client, backend.WithKeyBatch(5))
 }

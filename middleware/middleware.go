@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/qsessions/qsessions"
+	"github.com/qsessions/qsessions/backend"
+	"github.com/qsessions/qsessions/internal/ratelog"
 )
 
 // Cookie configures the session cookie. The zero value gives the defaults.
@@ -48,27 +50,53 @@ type Options struct {
 	// TrustedProxies are the peers whose X-Forwarded-For / Forwarded
 	// headers are believed; default none, so the client IP is RemoteAddr.
 	TrustedProxies []netip.Prefix
-	// ErrorHandler answers a request whose session could not be saved
-	// before any header was written. Default: 400 for
-	// ErrSessionInterrupted (Django's SessionInterrupted), 500 otherwise.
+	// ErrorHandler answers a request whose session could not be loaded or
+	// saved, before any header was written; the headers the handler set
+	// (a redirect's Location, say) are dropped first. Default:
+	// DefaultErrorHandler.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 	// SaveTimeout bounds a save; default 5 s. Saves run with
 	// context.WithoutCancel, so a client that hangs up does not cancel a
-	// logout.
+	// logout. The Manager's Timeout bounds each backend call within it.
 	SaveTimeout time.Duration
-	// Logger receives save errors that happen after headers were written
-	// (when no error response is possible); default slog.Default().
+	// Logger receives the failures behind error responses and save errors
+	// that happen after headers were written, each kind at most once a
+	// minute with a count of the lines held back; default slog.Default().
 	Logger *slog.Logger
 }
 
-// DefaultErrorHandler answers 400 for ErrSessionInterrupted and 500 for
-// any other save error, with a short plain-text body.
+// RetryAfter is the Retry-After DefaultErrorHandler sends with a 503, in
+// seconds.
+const RetryAfter = "2"
+
+// DefaultErrorHandler answers, with a short plain-text body:
+//   - 400 for backend.ErrSessionInterrupted (Django's SessionInterrupted):
+//     the session was signed out elsewhere while the request ran;
+//   - 503 with Retry-After for qsessions.ErrUnavailable: the database or the
+//     cache did not answer in time; the session is probably intact, so the
+//     client should retry rather than sign in again;
+//   - 500 for anything else (a value too large, a bug).
 func DefaultErrorHandler(w http.ResponseWriter, _ *http.Request, err error) {
-	if errors.Is(err, qsessions.ErrSessionInterrupted) {
+	switch {
+	case errors.Is(err, backend.ErrSessionInterrupted):
 		http.Error(w, "Your session ended while the request was processed (it was signed out elsewhere). Please try again.", http.StatusBadRequest)
-		return
+	case errors.Is(err, qsessions.ErrUnavailable):
+		w.Header().Set("Retry-After", RetryAfter)
+		http.Error(w, "The service is briefly unavailable. Please try again in a moment.", http.StatusServiceUnavailable)
+	default:
+		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 	}
-	http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+}
+
+// errorClass names the kind of a session error for the logs.
+func errorClass(err error) (string, slog.Level) {
+	switch {
+	case errors.Is(err, backend.ErrSessionInterrupted):
+		return "interrupted", slog.LevelInfo
+	case errors.Is(err, qsessions.ErrUnavailable):
+		return "unavailable", slog.LevelError
+	}
+	return "internal", slog.LevelError
 }
 
 // New returns the middleware. It panics if opts.Cookie breaks the __Host-
@@ -100,15 +128,16 @@ func New(m *qsessions.Manager, opts Options) func(http.Handler) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	logs := &ratelog.Limiter{}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			token, ok := cookieValue(r.Header, c.Name)
-			if ok && token == "" {
-				token = "-" // present but empty: delete it
+			var token string
+			if ck, err := r.Cookie(c.Name); err == nil {
+				token = ck.Value
 			}
 			s := m.StartAddr(r.Context(), token, ClientIP(r, opts.TrustedProxies), r.UserAgent())
 			r = r.WithContext(qsessions.NewContext(r.Context(), s))
-			sw := &responseWriter{ResponseWriter: w, s: s, r: r, opts: &opts}
+			sw := &responseWriter{ResponseWriter: w, s: s, r: r, opts: &opts, logs: logs}
 			next.ServeHTTP(sw, r)
 			sw.commit()
 		})
@@ -121,6 +150,7 @@ type responseWriter struct {
 	s    *qsessions.Session
 	r    *http.Request
 	opts *Options
+	logs *ratelog.Limiter
 
 	once    sync.Once
 	failed  bool // an error response replaced the handler's
@@ -137,6 +167,11 @@ func (w *responseWriter) commit() {
 			defer cancel()
 		}
 		res, err := w.s.Save(ctx)
+		if err != nil && !w.written {
+			// The error response replaces the handler's: its headers (a
+			// redirect's Location, a content type) go.
+			clear(w.Header())
+		}
 		c := w.opts.Cookie
 		switch {
 		case res.Delete:
@@ -156,10 +191,14 @@ func (w *responseWriter) commit() {
 			w.Header().Add("Vary", "Cookie")
 		}
 		if err != nil {
+			class, level := errorClass(err)
 			if w.written {
-				w.opts.Logger.Error("qsessions: saving the session after the response started", "err", err)
+				w.logs.Log(w.r.Context(), w.opts.Logger, level, "after-headers-"+class,
+					"qsessions: saving the session after the response started", "err", err)
 				return
 			}
+			w.logs.Log(w.r.Context(), w.opts.Logger, level, class,
+				"qsessions: answering with an error: the session could not be loaded or saved", "err", err, "path", w.r.URL.Path)
 			w.failed = true
 			w.written = true
 			w.opts.ErrorHandler(w.ResponseWriter, w.r, err)
@@ -214,26 +253,3 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // Unwrap gives http.ResponseController the underlying writer.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// cookieValue returns the value of the first cookie called name in the
-// request's Cookie headers, without allocating (http.Request.Cookie parses
-// every cookie). Quotes around the value are removed; the value's shape is
-// checked by the session layer.
-func cookieValue(h http.Header, name string) (string, bool) {
-	for _, line := range h["Cookie"] {
-		for line != "" {
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-			if !ok || strings.TrimSpace(k) != name {
-				continue
-			}
-			v = strings.TrimSpace(v)
-			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-				v = v[1 : len(v)-1]
-			}
-			return v, true
-		}
-	}
-	return "", false
-}

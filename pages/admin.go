@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,104 +19,11 @@ import (
 	"github.com/qsessions/qsessions/backend"
 )
 
-// State selects sessions by expiry in a Filter.
-type State string
-
-// The states a Filter selects.
-const (
-	// StateActive: sessions that expire after Filter.Now (the default).
-	StateActive State = "active"
-	// StateExpired: sessions that expired at or before Filter.Now and were
-	// not yet cleared.
-	StateExpired State = "expired"
-	// StateAll: both.
-	StateAll State = "all"
-)
-
-// Filter is what the admin list asks an AdminSource for.
-type Filter struct {
-	// State selects active, expired or all sessions.
-	State State
-	// OwnerID, when not nil, keeps only the sessions of that user (the
-	// "Owner = me" filter passes the admin's own ID), in the app's ID type.
-	OwnerID any
-	// Search, when not empty, keeps the sessions whose IP starts with it or
-	// whose owner's name contains it (case-insensitive). It is trimmed and
-	// at most MaxSearch characters.
-	Search string
-	// Offset and Limit select one page of the matching sessions, ordered by
-	// last activity, newest first (then by key, so pages are stable).
-	Offset, Limit int
-	// Now is the boundary between active and expired.
-	Now time.Time
-}
-
-// AdminSession is one row of the admin list.
-type AdminSession struct {
-	// Info describes the session; Info.ID must be qsessions.PublicID of the
-	// stored key. The pages set Info.Current themselves.
-	Info qsessions.Info
-	// OwnerName is the owner's display name; "" makes the pages ask
-	// Config.UserName (once per distinct owner on the page).
-	OwnerName string
-}
-
-// AdminSource is what an app implements over its own ent client for the
-// admin pages (the demo's is a few ent queries over the reference schema).
-// It is read-only: revoking goes through the Manager's Backend.
-type AdminSource interface {
-	// List returns one page of the sessions that match f (Offset, Limit),
-	// newest activity first, and how many match in all. Implementations
-	// should not read session_data for the list.
-	List(ctx context.Context, f Filter) (sessions []AdminSession, total int, err error)
-	// Get returns the stored row, Data included, of the session whose
-	// qsessions.PublicID is publicID, live or expired, or an error wrapping
-	// qsessions.ErrNotFound. The public id is a hash, so a store cannot
-	// index it: see FindKey for a portable way and its cost.
-	Get(ctx context.Context, publicID string) (*backend.Record, error)
-}
-
-// FindKey finds the stored key whose qsessions.PublicID is publicID by
-// paging through keys in key order: page returns at most limit keys
-// greater than after ("" for the first page), e.g. with ent
-//
-//	client.Session.Query().Where(session.IDGT(after)).Order(session.ByID()).Limit(limit).IDs(ctx)
-//
-// It returns an error wrapping qsessions.ErrNotFound when no key matches.
-// Cost: a scan of the whole key index in pages of 1000 (about 64 bytes and
-// one SHA-256, a fraction of a microsecond, per row: roughly a second per
-// million sessions), so an AdminSource should first try the keys of rows it
-// listed recently, as the demo does.
-func FindKey(ctx context.Context, publicID string, page func(ctx context.Context, after string, limit int) ([]string, error)) (string, error) {
-	publicID = strings.ToLower(publicID)
-	if !publicIDShape(publicID) {
-		return "", fmt.Errorf("pages: %q is not a public session id: %w", publicID, qsessions.ErrNotFound)
-	}
-	const limit = 1000
-	after := ""
-	for {
-		keys, err := page(ctx, after, limit)
-		if err != nil {
-			return "", fmt.Errorf("pages: scanning session keys: %w", err)
-		}
-		for _, k := range keys {
-			if qsessions.PublicID(k) == publicID {
-				return k, nil
-			}
-		}
-		if len(keys) < limit {
-			return "", fmt.Errorf("pages: session %s: %w", publicID, qsessions.ErrNotFound)
-		}
-		after = keys[len(keys)-1]
-	}
-}
-
-// adminViewer returns the signed-in admin, or answers (login redirect or
-// 403) and returns false.
+// adminViewer returns the signed-in admin, or answers (login redirect, 403
+// or 503) and returns false.
 func (p *Pages) adminViewer(w http.ResponseWriter, r *http.Request) (viewer, bool) {
-	v, ok := p.who(r)
+	v, ok := p.signedIn(w, r)
 	if !ok {
-		p.toLogin(w, r)
 		return v, false
 	}
 	if !p.isAdmin(r) {
@@ -138,12 +47,17 @@ func (p *Pages) adminList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	state := State(q.Get("state"))
-	if state != StateExpired && state != StateAll {
-		state = StateActive
+	state := qsessions.AdminState(q.Get("state"))
+	if state != qsessions.StateExpired && state != qsessions.StateAll {
+		state = qsessions.StateActive
 	}
 	mine := q.Get("mine") == "1"
-	search := truncate(strings.TrimSpace(q.Get("q")), MaxSearch)
+	search := strings.TrimSpace(q.Get("q"))
+	if !textOK(search) {
+		p.fail(w, r, v, http.StatusBadRequest, "The search text must be valid UTF-8 without NUL characters.", nil)
+		return
+	}
+	search = truncate(search, MaxSearch)
 	pageNo, err := strconv.Atoi(q.Get("page"))
 	if err != nil || pageNo < 1 {
 		pageNo = 1
@@ -151,13 +65,13 @@ func (p *Pages) adminList(w http.ResponseWriter, r *http.Request) {
 	pageNo = min(pageNo, 1_000_000)
 	size := p.cfg.PageSize
 	now := p.now()
-	f := Filter{State: state, Search: search, Offset: (pageNo - 1) * size, Limit: size, Now: now}
+	f := qsessions.AdminFilter{State: state, Search: search, Offset: (pageNo - 1) * size, Limit: size, Now: now}
 	if mine {
 		f.OwnerID = v.ID
 	}
 	list, total, err := p.cfg.Admin.List(r.Context(), f)
 	if err != nil {
-		p.fail(w, r, v, http.StatusInternalServerError, "The sessions could not be listed.", err)
+		p.failErr(w, r, v, "The sessions could not be listed.", err)
 		return
 	}
 	infos := make([]qsessions.Info, len(list))
@@ -185,7 +99,7 @@ func (p *Pages) adminList(w http.ResponseWriter, r *http.Request) {
 	}
 	link := func(page int) string {
 		lq := url.Values{}
-		if state != StateActive {
+		if state != qsessions.StateActive {
 			lq.Set("state", string(state))
 		}
 		if mine {
@@ -232,7 +146,7 @@ func decodedData(b []byte) ([]dataItem, error) {
 		return nil, err
 	}
 	items := make([]dataItem, 0, len(m))
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		items = append(items, dataItem{Key: k, Type: typeName(m[k]), Value: truncate(showValue(m[k]), 4000)})
 	}
 	return items, nil
@@ -281,7 +195,7 @@ func (p *Pages) adminSession(w http.ResponseWriter, r *http.Request) (viewer, *b
 	}
 	rec, found, err := p.adminGet(r.Context(), r.PathValue("id"))
 	if err != nil {
-		p.fail(w, r, v, http.StatusInternalServerError, "The session could not be loaded.", err)
+		p.failErr(w, r, v, "The session could not be loaded.", err)
 		return v, nil, false
 	}
 	if !found {
@@ -319,40 +233,44 @@ func (p *Pages) adminDetail(w http.ResponseWriter, r *http.Request) {
 // adminGet asks the AdminSource for a public id, mapping not-found to
 // found false.
 func (p *Pages) adminGet(ctx context.Context, id string) (*backend.Record, bool, error) {
-	id = strings.ToLower(id)
-	if !publicIDShape(id) {
+	id, ok := backend.ParsePublicID(id)
+	if !ok {
 		return nil, false, nil
 	}
 	rec, err := p.cfg.Admin.Get(ctx, id)
 	switch {
-	case errors.Is(err, qsessions.ErrNotFound) || errors.Is(err, backend.ErrNotFound):
+	case errors.Is(err, backend.ErrNotFound):
 		return nil, false, nil
 	case err != nil:
 		return nil, false, err
-	case rec == nil || qsessions.PublicID(rec.Key) != id:
+	case rec == nil || backend.PublicID(rec.Key) != id:
 		return nil, false, fmt.Errorf("pages: AdminSource.Get(%s) returned another session", id)
 	}
 	return rec, true, nil
 }
 
-// adminRevoke serves POST /admin/sessions/{id}/revoke: it deletes the row
-// through the Manager's Backend (so a cached_db backend writes its
-// tombstone), which also ends anonymous and expired sessions.
+// adminRevoke serves POST /admin/sessions/{id}/revoke through
+// Manager.AdminRevoke, the path every revoke takes (a cached_db backend
+// writes its tombstone); it also ends anonymous and expired sessions.
 func (p *Pages) adminRevoke(w http.ResponseWriter, r *http.Request) {
 	v, rec, ok := p.adminSession(w, r)
 	if !ok {
 		return
 	}
-	if qsessions.PublicID(rec.Key) == v.Session {
+	if backend.PublicID(rec.Key) == v.Session {
 		if err := qsessions.FromContext(r.Context()).Logout(r.Context()); err != nil {
-			p.fail(w, r, v, http.StatusInternalServerError, "The session could not be revoked.", err)
+			p.failErr(w, r, v, "The session could not be revoked.", err)
 			return
 		}
 		http.Redirect(w, r, p.cfg.LoginURL, http.StatusSeeOther)
 		return
 	}
-	if _, err := p.cfg.Manager.Backend.Delete(r.Context(), rec.Key); err != nil {
-		p.fail(w, r, v, http.StatusInternalServerError, "The session could not be revoked.", err)
+	switch err := p.cfg.Manager.AdminRevoke(r.Context(), backend.PublicID(rec.Key)); {
+	case errors.Is(err, backend.ErrNotFound):
+		p.fail(w, r, v, http.StatusNotFound, "No such session: it may have been revoked or cleared.", nil)
+		return
+	case err != nil:
+		p.failErr(w, r, v, "The session could not be revoked.", err)
 		return
 	}
 	http.Redirect(w, r, p.URL(pathAdmin)+"?done=revoked", http.StatusSeeOther)

@@ -9,18 +9,20 @@
 // few callbacks that tell the pages about its users:
 //
 //	p, err := pages.New(pages.Config{
-//		Manager:     m,
-//		CurrentUser: func(r *http.Request) (any, bool) { id := qsessions.FromContext(r.Context()).UserID(); return id, id != nil },
-//		IsAdmin:     func(r *http.Request) bool { ... },
-//		UserName:    func(ctx context.Context, id any) string { ... },
-//		Admin:       mySource, // an AdminSource over the app's ent client; nil: no admin pages
+//		Manager:  m,
+//		IsAdmin:  func(r *http.Request) bool { ... },
+//		UserName: func(ctx context.Context, id any) string { ... },
+//		Admin:    ent.NewSessionAdminSource(client), // generated; nil: no admin pages
 //	})
 //	if err != nil { ... }
 //	p.Register(mux) // GET /sessions, POST /sessions/{id}/revoke, GET /api/sessions, GET /admin/sessions, ...
 //	handler := middleware.New(m, middleware.Options{})(mux)
 //
 // Anonymous visitors are redirected to Config.LoginURL and no session row is
-// written for them. Every POST is checked by an http.CrossOriginProtection
+// written for them. When the session cannot be loaded (the database is down
+// or slower than the Manager's Timeout) the pages answer 503 with
+// Retry-After, never a redirect to the login page: the session may be
+// intact, and signing in again would not help. Every POST is checked by an http.CrossOriginProtection
 // (cross-site requests get 403) whatever the app wraps around the pages. A
 // user revokes only their own sessions (any other id is 404); the admin
 // pages need Config.IsAdmin (403 otherwise) and are read-only apart from
@@ -49,6 +51,7 @@ import (
 	"github.com/qsessions/qsessions"
 	"github.com/qsessions/qsessions/backend"
 	"github.com/qsessions/qsessions/device"
+	"github.com/qsessions/qsessions/internal/ratelog"
 	"github.com/qsessions/qsessions/location"
 )
 
@@ -66,15 +69,18 @@ const (
 	MaxSearch = 100
 )
 
-// Config configures New. Manager and CurrentUser are required.
+// Config configures New. Manager is required.
 type Config struct {
 	// Manager lists and revokes the signed-in user's sessions.
 	Manager *qsessions.Manager
-	// CurrentUser returns the signed-in user of r in the app's ID type, and
-	// false for an anonymous visitor. It runs once per request; reading the
-	// user from qsessions.FromContext(r.Context()).UserID() costs one session
-	// load (nothing without a cookie, so anonymous visits write nothing).
-	CurrentUser func(r *http.Request) (userID any, ok bool)
+	// CurrentUser returns the signed-in user of r in the app's ID type: nil
+	// and no error for an anonymous visitor, an error when it could not be
+	// found out (the pages then answer 503). It runs once per request. nil
+	// means the session's user, qsessions.FromContext(r.Context()).User():
+	// one session load (nothing without a cookie, so anonymous visits write
+	// nothing). Apps that check more (the user still exists, is active) set
+	// their own.
+	CurrentUser func(r *http.Request) (userID any, err error)
 	// IsAdmin reports whether the signed-in user of r may use the admin
 	// pages; nil means nobody may. It runs once per admin request.
 	IsAdmin func(r *http.Request) bool
@@ -82,9 +88,10 @@ type Config struct {
 	// pages call it once per request for the signed-in user and once per
 	// distinct owner that an AdminSource row leaves without a name.
 	UserName func(ctx context.Context, userID any) string
-	// Admin lists every session for the admin pages; nil leaves the admin
-	// routes unregistered.
-	Admin AdminSource
+	// Admin lists every session for the admin pages: the one the entc
+	// extension generates (ent.NewSessionAdminSource(client)) or the app's
+	// own; nil leaves the admin routes unregistered.
+	Admin qsessions.AdminSource
 	// Locator turns IP addresses into places (location.Open); nil shows
 	// none. Each page looks every distinct IP up once.
 	Locator location.Locator
@@ -121,17 +128,16 @@ type Pages struct {
 	cfg  Config
 	tmpl *template.Template
 	mux  *http.ServeMux
+	logs ratelog.Limiter
 }
 
 // New checks cfg and returns the pages. It errors, naming the field, when
-// Manager or CurrentUser is missing or Prefix, LoginURL or PageSize is
-// invalid. Cost: parsing the templates once.
+// Manager is missing or Prefix, LoginURL or PageSize is invalid. Cost:
+// parsing the templates once.
 func New(cfg Config) (*Pages, error) {
 	switch {
 	case cfg.Manager == nil:
 		return nil, errors.New("pages: Config.Manager is required")
-	case cfg.CurrentUser == nil:
-		return nil, errors.New("pages: Config.CurrentUser is required")
 	case cfg.Prefix != "" && (!strings.HasPrefix(cfg.Prefix, "/") || strings.HasSuffix(cfg.Prefix, "/") || strings.ContainsAny(cfg.Prefix, "{}? \t\n")):
 		return nil, fmt.Errorf("pages: Config.Prefix %q must start with \"/\", not end with one, and hold no {, }, ? or spaces", cfg.Prefix)
 	case cfg.PageSize < 0 || cfg.PageSize > MaxPageSize:
@@ -157,6 +163,15 @@ func New(cfg Config) (*Pages, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.CurrentUser == nil {
+		cfg.CurrentUser = func(r *http.Request) (any, error) {
+			s := qsessions.FromContext(r.Context())
+			if s == nil {
+				return nil, errors.New("pages: no session in the request context: mount the pages inside the qsessions middleware")
+			}
+			return s.User()
+		}
 	}
 	p := &Pages{cfg: cfg}
 	t, err := template.New("").Funcs(p.funcs()).Parse(templates)
@@ -238,15 +253,32 @@ type viewer struct {
 	Session  string // the public id of the request's session, "" if none
 }
 
-// who returns the signed-in user of r, or ok false.
-func (p *Pages) who(r *http.Request) (viewer, bool) {
-	id, ok := p.cfg.CurrentUser(r)
-	if !ok || id == nil {
-		return viewer{}, false
+// who returns the signed-in user of r (SignedIn false for an anonymous
+// visitor), or the error that kept the pages from finding out.
+func (p *Pages) who(r *http.Request) (viewer, error) {
+	id, err := p.cfg.CurrentUser(r)
+	if err != nil || id == nil {
+		return viewer{}, err
 	}
 	v := viewer{SignedIn: true, ID: id, Name: p.userName(r.Context(), id)}
 	if s := qsessions.FromContext(r.Context()); s != nil {
 		v.Session = s.ID()
+	}
+	return v, nil
+}
+
+// signedIn returns the signed-in user of r, or answers (503 when the user
+// could not be found out, a redirect to the login page for an anonymous
+// visitor) and returns false.
+func (p *Pages) signedIn(w http.ResponseWriter, r *http.Request) (viewer, bool) {
+	v, err := p.who(r)
+	switch {
+	case err != nil:
+		p.failErr(w, r, v, "Your session could not be checked just now.", err)
+		return v, false
+	case !v.SignedIn:
+		p.toLogin(w, r)
+		return v, false
 	}
 	return v, true
 }
@@ -281,48 +313,55 @@ func (p *Pages) toLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, u.String(), http.StatusSeeOther)
 }
 
-// publicIDShape reports whether s looks like a qsessions.PublicID: 16 hex
-// digits. Anything else is not found without asking a backend.
-func publicIDShape(s string) bool {
-	if len(s) != 16 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
-}
-
 // row is one session as the templates show it.
 type row struct {
-	ID           string
-	Current      bool
-	Owner        string
-	OwnerID      string
-	Device       string
-	DeviceFull   string
-	Kind         string
-	UserAgent    string
-	IP           string
-	Location     string
-	CreatedAt    time.Time
-	LastActivity time.Time
-	ExpireDate   time.Time
-	Expired      bool
+	ID            string
+	Current       bool
+	Owner         string
+	OwnerID       string
+	Device        string // "Chrome on Windows"
+	DeviceVersion string // "Chrome 120 on Windows", for the admin list
+	DeviceFull    string // "Other / Windows 10 / Chrome 120.0.0.0"
+	Kind          string
+	UserAgent     string
+	IP            string
+	Location      string
+	CreatedAt     time.Time
+	LastActivity  time.Time
+	ExpireDate    time.Time
+	Expired       bool
+}
+
+// locate looks up each distinct IP of list once with the Locator and
+// returns the results by IP, so a page of 100 sessions from three addresses
+// costs three lookups. Failed lookups are left out.
+func (p *Pages) locate(list []qsessions.Info) map[string]location.Info {
+	out := make(map[string]location.Info)
+	if p.cfg.Locator == nil {
+		return out
+	}
+	for _, in := range list {
+		if _, done := out[in.IP]; done {
+			continue
+		}
+		if ip, err := netip.ParseAddr(in.IP); err == nil {
+			if li, err := p.cfg.Locator.Lookup(ip); err == nil {
+				out[in.IP] = li
+			}
+		}
+	}
+	return out
 }
 
 // rows turns Infos into template rows, one location lookup per distinct IP.
 func (p *Pages) rows(list []qsessions.Info, now time.Time) []row {
-	places := qsessions.Locate(p.cfg.Locator, list)
+	places := p.locate(list)
 	out := make([]row, len(list))
 	for i, in := range list {
-		d := in.Device()
+		d := device.Parse(in.UserAgent)
 		out[i] = row{
 			ID: in.ID, Current: in.Current,
-			Device: d.Short(), DeviceFull: d.String(), Kind: d.Kind.String(), UserAgent: in.UserAgent,
+			Device: d.Label(), DeviceVersion: d.VersionLabel(), DeviceFull: d.String(), Kind: d.Kind.String(), UserAgent: in.UserAgent,
 			IP: in.IP, Location: placeName(in.IP, places),
 			CreatedAt: in.CreatedAt, LastActivity: in.LastActivity, ExpireDate: in.ExpireDate,
 			Expired: !in.ExpireDate.After(now),
@@ -423,32 +462,47 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name 
 // stack, flash, error, muted, fields, btn, danger. Cost: one CurrentUser and
 // one UserName call.
 func (p *Pages) Render(w http.ResponseWriter, r *http.Request, status int, title string, body template.HTML) {
-	v, _ := p.who(r)
+	v, _ := p.who(r) // an app page renders even when the user is unknown
 	if v.SignedIn {
 		v.Admin = p.cfg.Admin != nil && p.isAdmin(r)
 	}
 	p.render(w, r, status, "app", page{Title: title, Viewer: v, Body: body})
 }
 
-// fail renders an error page, logging err when it is a 500.
+// fail renders an error page, logging err (at most once a minute per
+// status) when there is one.
 func (p *Pages) fail(w http.ResponseWriter, r *http.Request, v viewer, status int, text string, err error) {
 	if err != nil {
-		p.cfg.Logger.ErrorContext(r.Context(), "pages: "+text, "path", r.URL.Path, "err", err)
+		p.logs.Log(r.Context(), p.cfg.Logger, slog.LevelError, strconv.Itoa(status), "pages: "+text, "path", r.URL.Path, "err", err)
 	}
 	p.render(w, r, status, "error", page{Title: http.StatusText(status), Viewer: v, Data: text})
 }
 
+// failErr answers a failed step: 503 with Retry-After when the session
+// store did not answer (qsessions.ErrUnavailable: try again, the session is
+// probably intact), 500 otherwise; either is logged.
+func (p *Pages) failErr(w http.ResponseWriter, r *http.Request, v viewer, text string, err error) {
+	if errors.Is(err, qsessions.ErrUnavailable) {
+		w.Header().Set("Retry-After", retryAfter)
+		p.fail(w, r, v, http.StatusServiceUnavailable, text+" Please try again in a moment.", err)
+		return
+	}
+	p.fail(w, r, v, http.StatusInternalServerError, text, err)
+}
+
+// retryAfter is the Retry-After of a 503, in seconds.
+const retryAfter = "2"
+
 // sessions serves GET /sessions.
 func (p *Pages) sessions(w http.ResponseWriter, r *http.Request) {
-	v, ok := p.who(r)
+	v, ok := p.signedIn(w, r)
 	if !ok {
-		p.toLogin(w, r)
 		return
 	}
 	v.Admin = p.cfg.Admin != nil && p.isAdmin(r)
 	list, err := p.cfg.Manager.UserSessions(r.Context(), v.ID)
 	if err != nil {
-		p.fail(w, r, v, http.StatusInternalServerError, "Your sessions could not be listed.", err)
+		p.failErr(w, r, v, "Your sessions could not be listed.", err)
 		return
 	}
 	currentFirst(list)
@@ -468,20 +522,19 @@ func (p *Pages) sessions(w http.ResponseWriter, r *http.Request) {
 
 // revoke serves POST /sessions/{id}/revoke.
 func (p *Pages) revoke(w http.ResponseWriter, r *http.Request) {
-	v, ok := p.who(r)
+	v, ok := p.signedIn(w, r)
 	if !ok {
-		p.toLogin(w, r)
 		return
 	}
-	id := strings.ToLower(r.PathValue("id"))
-	if !publicIDShape(id) {
+	id, ok := backend.ParsePublicID(r.PathValue("id"))
+	if !ok {
 		p.fail(w, r, v, http.StatusNotFound, "No such session: it has ended already, or it is not yours.", nil)
 		return
 	}
 	if id == v.Session {
 		// The user's own current session: that is signing out.
 		if err := qsessions.FromContext(r.Context()).Logout(r.Context()); err != nil {
-			p.fail(w, r, v, http.StatusInternalServerError, "The session could not be revoked.", err)
+			p.failErr(w, r, v, "The session could not be revoked.", err)
 			return
 		}
 		http.Redirect(w, r, p.cfg.LoginURL, http.StatusSeeOther)
@@ -489,11 +542,11 @@ func (p *Pages) revoke(w http.ResponseWriter, r *http.Request) {
 	}
 	err := p.cfg.Manager.Revoke(r.Context(), v.ID, id)
 	switch {
-	case errors.Is(err, qsessions.ErrNotFound):
+	case errors.Is(err, backend.ErrNotFound):
 		p.fail(w, r, v, http.StatusNotFound, "No such session: it has ended already, or it is not yours.", nil)
 		return
 	case err != nil:
-		p.fail(w, r, v, http.StatusInternalServerError, "The session could not be revoked.", err)
+		p.failErr(w, r, v, "The session could not be revoked.", err)
 		return
 	}
 	http.Redirect(w, r, p.URL(pathSessions)+"?done=revoked", http.StatusSeeOther)
@@ -501,14 +554,13 @@ func (p *Pages) revoke(w http.ResponseWriter, r *http.Request) {
 
 // revokeOthers serves POST /sessions/revoke-others.
 func (p *Pages) revokeOthers(w http.ResponseWriter, r *http.Request) {
-	v, ok := p.who(r)
+	v, ok := p.signedIn(w, r)
 	if !ok {
-		p.toLogin(w, r)
 		return
 	}
 	n, err := p.cfg.Manager.RevokeOthers(r.Context(), v.ID)
 	if err != nil {
-		p.fail(w, r, v, http.StatusInternalServerError, "The other sessions could not be revoked.", err)
+		p.failErr(w, r, v, "The other sessions could not be revoked.", err)
 		return
 	}
 	target := p.URL(pathSessions) + "?done=none"
@@ -521,11 +573,12 @@ func (p *Pages) revokeOthers(w http.ResponseWriter, r *http.Request) {
 // APISession is one session in the JSON of GET /api/sessions. Times are
 // RFC 3339 in UTC.
 type APISession struct {
-	// ID is the public id (qsessions.PublicID), the {id} of the revoke URL.
+	// ID is the public id (backend.PublicID), the {id} of the revoke URL.
 	ID string `json:"id"`
 	// Current marks the session of the request that asked.
 	Current bool `json:"current"`
-	// Device is device.Info.String(): "Other / macOS 10.15.7 / Chrome 120.0.0.0".
+	// Device names the device for people (device.Info.Label): "Chrome on
+	// Mac", "Safari on iPhone".
 	Device string `json:"device"`
 	// DeviceInfo is the parsed User-Agent.
 	DeviceInfo device.Info `json:"device_info"`
@@ -556,31 +609,47 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // api serves GET /api/sessions. An anonymous request gets 401 with
-// {"error": ...} rather than a redirect, as API clients expect.
+// {"error": ...} rather than a redirect, as API clients expect; a session
+// that could not be checked gets 503 with Retry-After.
 func (p *Pages) api(w http.ResponseWriter, r *http.Request) {
-	id, ok := p.cfg.CurrentUser(r)
-	if !ok || id == nil {
+	id, err := p.cfg.CurrentUser(r)
+	if err != nil {
+		p.apiFail(w, r, "your session could not be checked", err)
+		return
+	}
+	if id == nil {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not signed in"})
 		return
 	}
 	list, err := p.cfg.Manager.UserSessions(r.Context(), id)
 	if err != nil {
-		p.cfg.Logger.ErrorContext(r.Context(), "pages: listing sessions", "err", err)
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "the sessions could not be listed"})
+		p.apiFail(w, r, "the sessions could not be listed", err)
 		return
 	}
 	currentFirst(list)
-	places := qsessions.Locate(p.cfg.Locator, list)
+	places := p.locate(list)
 	out := APIResponse{Sessions: make([]APISession, len(list))}
 	for i, in := range list {
-		d := in.Device()
+		d := device.Parse(in.UserAgent)
 		out.Sessions[i] = APISession{
-			ID: in.ID, Current: in.Current, Device: d.String(), DeviceInfo: d,
+			ID: in.ID, Current: in.Current, Device: d.Label(), DeviceInfo: d,
 			Location: places[in.IP].String(), IP: in.IP, UserAgent: in.UserAgent,
 			CreatedAt: in.CreatedAt, LastActivity: in.LastActivity, ExpireDate: in.ExpireDate,
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// apiFail answers an API request whose step failed: 503 with Retry-After
+// when the session store did not answer, 500 otherwise; either is logged.
+func (p *Pages) apiFail(w http.ResponseWriter, r *http.Request, text string, err error) {
+	status := http.StatusInternalServerError
+	if errors.Is(err, qsessions.ErrUnavailable) {
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	p.logs.Log(r.Context(), p.cfg.Logger, slog.LevelError, "api-"+strconv.Itoa(status), "pages: "+text, "path", r.URL.Path, "err", err)
+	writeJSON(w, status, map[string]string{"error": text})
 }
 
 // funcs are the template functions; they read the Manager's clock.
@@ -657,12 +726,7 @@ func truncate(s string, n int) string {
 	return string(r[:n])
 }
 
-// sortedKeys returns the keys of m, sorted.
-func sortedKeys(m map[string]any) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
-}
+// textOK reports whether s may reach a query: valid UTF-8 without NUL
+// (PostgreSQL refuses both; the other databases would store or compare
+// garbage).
+func textOK(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }

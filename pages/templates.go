@@ -135,7 +135,7 @@ const templates = `
 <tbody>
 {{range .Rows}}<tr id="session-{{.ID}}"{{if .Current}} class="current"{{end}}>
 <td>{{if .Owner}}{{.Owner}}{{else}}<span class="muted">anonymous</span>{{end}}</td>
-<td><span class="device" title="{{.UserAgent}}">{{.Device}}</span>{{if .Current}}<span class="badge current">This device</span>{{end}}</td>
+<td><span class="device" title="{{.UserAgent}}">{{.DeviceVersion}}</span>{{if .Current}}<span class="badge current">This device</span>{{end}}</td>
 <td>{{.Location}}</td>
 <td class="mono">{{.IP}}</td>
 <td><time datetime="{{iso .CreatedAt}}" title="{{when .CreatedAt}}">{{ago .CreatedAt}}</time></td>

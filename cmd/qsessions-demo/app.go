@@ -16,14 +16,17 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	entsql "entgo.io/ent/dialect/sql"
 
 	"github.com/qsessions/qsessions"
 	"github.com/qsessions/qsessions/backend"
 	"github.com/qsessions/qsessions/dburl"
+	"github.com/qsessions/qsessions/device"
 	"github.com/qsessions/qsessions/ent"
 	"github.com/qsessions/qsessions/ent/user"
+	"github.com/qsessions/qsessions/internal/ratelog"
 	"github.com/qsessions/qsessions/location"
 	"github.com/qsessions/qsessions/middleware"
 	"github.com/qsessions/qsessions/migrations"
@@ -54,8 +57,8 @@ type app struct {
 	geo       *location.Reader
 	mc        *backend.Memcache
 	pages     *pages.Pages
-	admin     *adminSource
 	users     []demoUser
+	logs      ratelog.Limiter
 	cacheDesc string
 	handler   http.Handler
 }
@@ -142,13 +145,12 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 		}
 		a.users = append(a.users, demoUser{Name: u.name, Password: pass, Admin: u.admin})
 	}
-	a.admin = newAdminSource(a.client)
 	a.pages, err = pages.New(pages.Config{
 		Manager:     a.m,
 		CurrentUser: a.currentUser,
 		IsAdmin:     a.isAdmin,
 		UserName:    a.userName,
-		Admin:       a.admin,
+		Admin:       ent.NewSessionAdminSource(a.client),
 		Locator:     locator,
 		LoginURL:    "/login",
 		LogoutURL:   "/logout",
@@ -232,11 +234,17 @@ func checkPassword(hash []byte, pass string) bool {
 	return err == nil && subtle.ConstantTimeCompare(k, hash[16:]) == 1
 }
 
+// queryTimeout bounds the demo's own user queries, as Manager.Timeout
+// bounds the session's: a database that stops answering fails a request
+// in seconds.
+const queryTimeout = 3 * time.Second
+
 // userMemo caches the signed-in user for one request: the pages ask who
 // the user is, whether they are an admin and their name.
 type userMemo struct {
 	loaded bool
 	u      *ent.User
+	err    error
 }
 
 type memoKey struct{}
@@ -247,34 +255,42 @@ func withUserMemo(next http.Handler) http.Handler {
 	})
 }
 
-// user returns the signed-in user, or nil. One query per request at most.
-func (a *app) user(r *http.Request) *ent.User {
+// user returns the signed-in user: nil for an anonymous visitor (or a user
+// deleted meanwhile), an error when the session or the user could not be
+// read (the database is down or slow). One query per request at most.
+func (a *app) user(r *http.Request) (*ent.User, error) {
 	memo, _ := r.Context().Value(memoKey{}).(*userMemo)
 	if memo != nil && memo.loaded {
-		return memo.u
+		return memo.u, memo.err
 	}
 	var u *ent.User
-	if id, ok := qsessions.FromContext(r.Context()).UserID().(int); ok {
-		var err error
-		if u, err = a.client.User.Get(r.Context(), id); err != nil && !ent.IsNotFound(err) {
-			slog.ErrorContext(r.Context(), "loading the signed-in user", "err", err)
+	id, err := qsessions.FromContext(r.Context()).User()
+	if n, ok := id.(int); ok && err == nil {
+		ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
+		u, err = a.client.User.Get(ctx, n)
+		cancel()
+		if ent.IsNotFound(err) {
+			u, err = nil, nil
+		} else if err != nil {
+			err = fmt.Errorf("%w: loading the signed-in user: %w", qsessions.ErrUnavailable, err)
 		}
 	}
 	if memo != nil {
-		memo.loaded, memo.u = true, u
+		memo.loaded, memo.u, memo.err = true, u, err
 	}
-	return u
+	return u, err
 }
 
-func (a *app) currentUser(r *http.Request) (any, bool) {
-	if u := a.user(r); u != nil {
-		return u.ID, true
+func (a *app) currentUser(r *http.Request) (any, error) {
+	u, err := a.user(r)
+	if u == nil || err != nil {
+		return nil, err
 	}
-	return nil, false
+	return u.ID, nil
 }
 
 func (a *app) isAdmin(r *http.Request) bool {
-	u := a.user(r)
+	u, _ := a.user(r)
 	return u != nil && u.IsAdmin
 }
 
@@ -293,6 +309,15 @@ func (a *app) userName(ctx context.Context, id any) string {
 	return u.Username
 }
 
+// unavailable answers a request that failed because the database did not
+// answer: 503 with Retry-After and a page that says to try again, never a
+// sign-in form; the failure is logged at most once a minute per kind.
+func (a *app) unavailable(w http.ResponseWriter, r *http.Request, what string, err error) {
+	a.logs.Log(r.Context(), slog.Default(), slog.LevelError, what, "demo: "+what+" failed", "err", err)
+	w.Header().Set("Retry-After", "2")
+	a.view(w, r, http.StatusServiceUnavailable, "Try again", "retry", nil)
+}
+
 var views = template.Must(template.New("").Parse(`
 {{define "login"}}<div class="card">
 <h1>Sign in</h1>
@@ -305,6 +330,11 @@ var views = template.Must(template.New("").Parse(`
 <button class="btn primary">Sign in</button>
 </form>
 <p class="muted"><small>The demo users and their passwords are printed when the demo starts.</small></p>
+</div>{{end}}
+
+{{define "retry"}}<div class="card">
+<h1>Please try again</h1>
+<p class="flash error" role="alert">The service is briefly unavailable. Your session is safe; please try again in a moment.</p>
 </div>{{end}}
 
 {{define "home"}}<h1>Hello, {{.User.Username}}</h1>
@@ -334,6 +364,10 @@ func (a *app) view(w http.ResponseWriter, r *http.Request, status int, title, na
 	a.pages.Render(w, r, status, title, template.HTML(buf.String()))
 }
 
+// textOK reports whether a form value may reach a query: valid UTF-8
+// without NUL (PostgreSQL refuses both with an error).
+func textOK(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
 // safeNext returns next when it is a path on this site, else "/".
 func safeNext(next string) string {
 	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
@@ -352,7 +386,12 @@ type loginView struct {
 
 func (a *app) loginPage(w http.ResponseWriter, r *http.Request) {
 	next := safeNext(r.URL.Query().Get("next"))
-	if a.user(r) != nil {
+	u, err := a.user(r)
+	if err != nil {
+		a.unavailable(w, r, "checking the session", err)
+		return
+	}
+	if u != nil {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
@@ -370,17 +409,21 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name, pass := strings.TrimSpace(r.PostForm.Get("username")), r.PostForm.Get("password")
+	if !textOK(name) || !textOK(pass) || !textOK(r.PostForm.Get("next")) {
+		a.view(w, r, http.StatusBadRequest, "Sign in", "login", loginView{Error: "The form holds characters that are not allowed.", Next: "/"})
+		return
+	}
 	v := loginView{Username: name, Next: safeNext(r.PostForm.Get("next"))}
 	if name == "" || pass == "" {
 		v.Error = "Enter your username and password."
 		a.view(w, r, http.StatusBadRequest, "Sign in", "login", v)
 		return
 	}
-	u, err := a.client.User.Query().Where(user.Username(name)).Only(r.Context())
+	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
+	u, err := a.client.User.Query().Where(user.Username(name)).Only(ctx)
+	cancel()
 	if err != nil && !ent.IsNotFound(err) {
-		slog.ErrorContext(r.Context(), "login: loading the user", "err", err)
-		v.Error = "Signing in failed on our side. Please try again."
-		a.view(w, r, http.StatusInternalServerError, "Sign in", "login", v)
+		a.unavailable(w, r, "loading the user at login", err)
 		return
 	}
 	var hash []byte
@@ -397,7 +440,11 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 	_ = s.Set("login_method", "password")
 	_ = s.Set("login_at", time.Now().UTC())
 	if err := s.Login(r.Context(), u.ID); err != nil {
-		slog.ErrorContext(r.Context(), "login", "err", err)
+		if errors.Is(err, qsessions.ErrUnavailable) {
+			a.unavailable(w, r, "signing in", err)
+			return
+		}
+		a.logs.Log(r.Context(), slog.Default(), slog.LevelError, "login", "demo: signing in failed", "err", err)
 		v.Error = "Signing in failed on our side. Please try again."
 		a.view(w, r, http.StatusInternalServerError, "Sign in", "login", v)
 		return
@@ -407,15 +454,18 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 
 func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 	if err := qsessions.FromContext(r.Context()).Logout(r.Context()); err != nil {
-		slog.ErrorContext(r.Context(), "logout", "err", err)
-		http.Error(w, "Signing out failed. Please try again.", http.StatusInternalServerError)
+		a.unavailable(w, r, "signing out", err)
 		return
 	}
 	http.Redirect(w, r, "/login?done=out", http.StatusSeeOther)
 }
 
 func (a *app) home(w http.ResponseWriter, r *http.Request) {
-	u := a.user(r)
+	u, err := a.user(r)
+	if err != nil {
+		a.unavailable(w, r, "checking the session", err)
+		return
+	}
 	if u == nil {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
@@ -428,18 +478,18 @@ func (a *app) home(w http.ResponseWriter, r *http.Request) {
 	}
 	info := qsessions.InfoOf(rec)
 	info.Current = true
-	loc := ""
-	if a.geo != nil {
-		loc = info.Location(a.geo)
-	}
-	if loc == "" {
-		loc = "Unknown"
-		if ip, err := netip.ParseAddr(info.IP); err == nil && !location.Routable(ip) {
+	loc := "Unknown"
+	if ip, err := netip.ParseAddr(info.IP); err == nil {
+		if !location.Routable(ip) {
 			loc = "Local network"
+		} else if a.geo != nil {
+			if d := a.geo.Describe(ip); d != "" {
+				loc = d
+			}
 		}
 	}
 	a.view(w, r, http.StatusOK, "Home", "home", map[string]any{
-		"User": u, "Session": info, "Device": info.Device().String(), "Location": loc, "Keys": s.Keys(),
+		"User": u, "Session": info, "Device": device.Parse(info.UserAgent).Label(), "Location": loc, "Keys": s.Keys(),
 		"SessionsURL": a.pages.URL("/sessions"), "AdminURL": a.pages.URL("/admin/sessions"),
 	})
 }

@@ -167,8 +167,8 @@ func TestBrowser(t *testing.T) {
 	// A sees both sessions, itself first, with the right devices.
 	rows := sessionRows(t, a, base)
 	if len(rows) != 2 ||
-		!strings.Contains(rows[0], "Other / Windows / Chrome") || !strings.Contains(rows[0], "This device") || !strings.Contains(rows[0], "London, United Kingdom") ||
-		!strings.Contains(rows[1], "iPhone / iOS / Mobile Safari") || strings.Contains(rows[1], "This device") || !strings.Contains(rows[1], "Linköping, Sweden") {
+		!strings.Contains(rows[0], "Chrome on Windows") || !strings.Contains(rows[0], "This device") || !strings.Contains(rows[0], "London, United Kingdom") ||
+		!strings.Contains(rows[1], "Safari on iPhone") || strings.Contains(rows[1], "This device") || !strings.Contains(rows[1], "Linköping, Sweden") {
 		t.Fatalf("A's sessions page:\n%s", strings.Join(rows, "\n"))
 	}
 	screenshot(t, a, filepath.Join(out, "sessions-two-devices.png"))

@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -17,9 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/qsessions/qsessions"
-	"github.com/qsessions/qsessions/backend"
-	"github.com/qsessions/qsessions/ent"
 	"github.com/qsessions/qsessions/internal/testutil"
 	"github.com/qsessions/qsessions/pages"
 )
@@ -229,7 +225,7 @@ func TestLoginLogout(t *testing.T) {
 	}
 	r = c.get("/")
 	if r.code != http.StatusOK || !strings.Contains(r.body, "Hello, alice") || !strings.Contains(r.body, "as an administrator") ||
-		!strings.Contains(r.body, "login_method") || !strings.Contains(r.body, "Other / Windows 10 / Chrome 120.0.0.0") {
+		!strings.Contains(r.body, "login_method") || !strings.Contains(r.body, "Chrome on Windows") {
 		t.Fatalf("GET /: %d\n%s", r.code, r.body)
 	}
 	if r := c.get("/login"); r.code != http.StatusSeeOther || r.loc != "/" {
@@ -331,126 +327,4 @@ func TestDemoPages(t *testing.T) {
 	if r := alice2.get("/"); r.code != http.StatusSeeOther {
 		t.Fatalf("alice's other device still signed in: %d", r.code)
 	}
-}
-
-// TestAdminSource runs the demo's ent AdminSource on every dialect:
-// filters, search, pagination, order, and Get by public id with and
-// without the list's hints.
-func TestAdminSource(t *testing.T) {
-	testutil.EachDialect(t, func(t *testing.T, db *testutil.DB) {
-		ta := newTestApp(t, db, config{})
-		ctx := context.Background()
-		store := ent.NewSessionStore(ta.client)
-		now := backend.Time(time.Now())
-		ids := map[string]int{}
-		for _, u := range ta.client.User.Query().AllX(ctx) {
-			ids[u.Username] = u.ID
-		}
-		type spec struct {
-			user    string
-			ip      string
-			ageMin  int // last activity, minutes ago
-			expired bool
-		}
-		specs := []spec{
-			{"alice", "81.2.69.142", 1, false},
-			{"alice", "10.0.0.1", 2, false},
-			{"bob", "81.2.69.160", 3, false},
-			{"", "192.0.2.1", 4, false},
-			{"bob", "192.0.2.2", 5, true},
-			{"alice", "192.0.2.3", 6, true},
-		}
-		keys := make([]string, len(specs))
-		for i, s := range specs {
-			_, key, err := backend.NewToken(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			keys[i] = key
-			rec := &backend.Record{Key: key, Data: nil, IP: s.ip, UserAgent: uaWindows,
-				CreatedAt: now.Add(-time.Hour), UpdatedAt: now, LastActivity: now.Add(-time.Duration(s.ageMin) * time.Minute),
-				ExpireDate: now.Add(time.Hour)}
-			if s.expired {
-				rec.ExpireDate = now.Add(-time.Minute)
-			}
-			if s.user != "" {
-				rec.UserID = ids[s.user]
-			}
-			if err := store.Insert(ctx, rec); err != nil {
-				t.Fatal(err)
-			}
-		}
-		src := newAdminSource(ta.client)
-		list := func(f pages.Filter) ([]int, int) {
-			t.Helper()
-			f.Now = now
-			if f.Limit == 0 {
-				f.Limit = 50
-			}
-			rows, total, err := src.List(ctx, f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []int
-			for _, r := range rows {
-				for i, k := range keys {
-					if qsessions.PublicID(k) == r.Info.ID {
-						got = append(got, i)
-						if want := specs[i].user; r.OwnerName != want {
-							t.Errorf("row %d: owner %q, want %q", i, r.OwnerName, want)
-						}
-					}
-				}
-			}
-			return got, total
-		}
-		for _, tc := range []struct {
-			name  string
-			f     pages.Filter
-			want  []int
-			total int
-		}{
-			{"active", pages.Filter{State: pages.StateActive}, []int{0, 1, 2, 3}, 4},
-			{"expired", pages.Filter{State: pages.StateExpired}, []int{4, 5}, 2},
-			{"all", pages.Filter{State: pages.StateAll}, []int{0, 1, 2, 3, 4, 5}, 6},
-			{"mine", pages.Filter{State: pages.StateAll, OwnerID: ids["alice"]}, []int{0, 1, 5}, 3},
-			{"ip prefix", pages.Filter{State: pages.StateActive, Search: "81.2.69."}, []int{0, 2}, 2},
-			{"username, any case", pages.Filter{State: pages.StateAll, Search: "BO"}, []int{2, 4}, 2},
-			{"page 2", pages.Filter{State: pages.StateAll, Offset: 2, Limit: 2}, []int{2, 3}, 6},
-			{"past the end", pages.Filter{State: pages.StateAll, Offset: 10, Limit: 2}, nil, 6},
-		} {
-			got, total := list(tc.f)
-			if fmt.Sprint(got) != fmt.Sprint(tc.want) || total != tc.total {
-				t.Errorf("%s: rows %v of %d, want %v of %d", tc.name, got, total, tc.want, tc.total)
-			}
-		}
-		if _, _, err := src.List(ctx, pages.Filter{OwnerID: "alice", Limit: 1}); err == nil {
-			t.Error("an owner id of the wrong type should be an error")
-		}
-		// Get: from the list's hints, then by a scan (a fresh source has
-		// no hints) over more than one page of keys.
-		rec, err := src.Get(ctx, qsessions.PublicID(keys[5]))
-		if err != nil || rec.Key != keys[5] || rec.UserID != ids["alice"] || rec.IP != "192.0.2.3" {
-			t.Fatalf("Get with a hint: %+v %v", rec, err)
-		}
-		bulk := make([]*ent.SessionCreate, 1500)
-		for i := range bulk {
-			_, key, _ := backend.NewToken(nil)
-			bulk[i] = ta.client.Session.Create().SetID(key).SetSessionData([]byte{}).SetExpireDate(now.Add(time.Hour)).
-				SetCreatedAt(now).SetUpdatedAt(now).SetLastActivity(now)
-		}
-		for start := 0; start < len(bulk); start += 500 {
-			ta.client.Session.CreateBulk(bulk[start : start+500]...).ExecX(ctx)
-		}
-		fresh := newAdminSource(ta.client)
-		for _, k := range keys {
-			rec, err := fresh.Get(ctx, qsessions.PublicID(k))
-			if err != nil || rec.Key != k {
-				t.Fatalf("Get by scan: %v", err)
-			}
-		}
-		if _, err := fresh.Get(ctx, "0123456789abcdef"); err == nil || !strings.Contains(err.Error(), "no such session") {
-			t.Fatalf("Get of an unknown id: %v", err)
-		}
-	})
 }

@@ -16,7 +16,6 @@ import (
 
 	"entgo.io/ent/dialect"
 
-	"github.com/qsessions/qsessions"
 	"github.com/qsessions/qsessions/backend"
 	"github.com/qsessions/qsessions/dburl"
 	"github.com/qsessions/qsessions/device"
@@ -301,7 +300,7 @@ func sessionsList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 				uid = &r.UserID.String
 			}
 			out.Sessions[i] = listJSON{
-				ID: qsessions.PublicID(r.Key), UserID: uid, Device: d.String(), DeviceInfo: d,
+				ID: backend.PublicID(r.Key), UserID: uid, Device: d.String(), DeviceInfo: d,
 				Location: place(r.IP.String), IP: r.IP.String, UserAgent: r.UserAgent.String,
 				CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, LastActivity: r.LastActivity, ExpireDate: r.ExpireDate,
 			}
@@ -320,7 +319,7 @@ func sessionsList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			if r.UserID.Valid {
 				uid = r.UserID.String
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", qsessions.PublicID(r.Key), tableCell(uid),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", backend.PublicID(r.Key), tableCell(uid),
 				device.Parse(r.UserAgent.String).Short(), tableCell(place(r.IP.String)), tableCell(r.IP.String),
 				r.CreatedAt.Format(layout), r.LastActivity.Format(layout), r.ExpireDate.Format(layout))
 		}
@@ -377,7 +376,7 @@ func sessionsRevoke(ctx context.Context, args []string, stdout, stderr io.Writer
 	var bad []string
 	for _, id := range ids {
 		id = strings.ToLower(strings.TrimSpace(id))
-		if !publicIDShape(id) {
+		if !validPublicID(id) {
 			bad = append(bad, id)
 			continue
 		}
@@ -497,7 +496,7 @@ func (t *sqlTable) revokeIDs(ctx context.Context, userID string, want map[string
 			rows.Close()
 			return nil, 0, fmt.Errorf("reading session keys: %w", err)
 		}
-		if id := qsessions.PublicID(k); want[id] {
+		if id := backend.PublicID(k); want[id] {
 			found = append(found, k)
 			delete(want, id)
 			if len(want) == 0 {
@@ -560,7 +559,7 @@ func (t *sqlTable) deleteKeys(ctx context.Context, keys []string) (int, error) {
 
 // publicIDShape reports whether s has the shape of qsessions.PublicID: 16
 // lowercase hex digits.
-func publicIDShape(s string) bool {
+func validPublicID(s string) bool {
 	if len(s) != 16 {
 		return false
 	}

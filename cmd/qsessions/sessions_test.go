@@ -149,8 +149,8 @@ func newSessFixture(t *testing.T, db *testutil.DB) *sessFixture {
 	f.bobLive = sessRow{key: sessNewKey(), userID: &f.bob, ua: "curl/8.4.0", ip: "2001:db8::1", created: now.Add(-time.Hour), lastActivity: now.Add(-3 * time.Minute), expire: now.Add(time.Hour)}
 	f.anon = sessRow{key: sessNewKey(), ua: "", ip: "", created: now.Add(-time.Hour), lastActivity: now.Add(-4 * time.Minute), expire: now.Add(time.Hour)}
 	sessInsert(t, db, []sessRow{f.aliceMac, f.aliceIPhone, f.aliceOld, f.bobLive, f.anon})
-	f.idMac, f.idIPhone = qsessions.PublicID(f.aliceMac.key), qsessions.PublicID(f.aliceIPhone.key)
-	f.idBob, f.idAnon = qsessions.PublicID(f.bobLive.key), qsessions.PublicID(f.anon.key)
+	f.idMac, f.idIPhone = backend.PublicID(f.aliceMac.key), backend.PublicID(f.aliceIPhone.key)
+	f.idBob, f.idAnon = backend.PublicID(f.bobLive.key), backend.PublicID(f.anon.key)
 	return f
 }
 
@@ -323,7 +323,7 @@ func TestSessionsRevokeTombstones(t *testing.T) {
 	if _, err := b.Load(ctx, rec.Key, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := sessCLI(t, "sessions", "revoke", "--db", db.URL, "--memcache", addr, "--cache-prefix", prefix, qsessions.PublicID(rec.Key))
+	code, out, errOut := sessCLI(t, "sessions", "revoke", "--db", db.URL, "--memcache", addr, "--cache-prefix", prefix, backend.PublicID(rec.Key))
 	if code != 0 || strings.TrimSpace(out) != "revoked 1 session" {
 		t.Fatalf("revoke: exit %d, %q %q", code, out, errOut)
 	}

@@ -140,7 +140,7 @@ func shortCalls(calls [][]string) [][]string {
 
 func testKeyIsHashOfToken(s *suite) {
 	r := s.record(nil, time.Hour)
-	tok, err := s.b.Create(s.ctx, r)
+	tok, err := s.b.Create(s.ctx, r, s.now())
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func testTimesRoundTrip(s *suite) {
 	}
 	check(u)
 	// Times far from now: the expiry past 2038 is still in the future.
-	if n, err := s.Store.DeleteExpired(s.ctx, time.Date(2039, 1, 1, 0, 0, 0, 0, Zone), 10); err != nil || n != 0 {
+	if n, _, err := s.Store.DeleteExpired(s.ctx, time.Time{}, time.Date(2039, 1, 1, 0, 0, 0, 0, Zone), 10); err != nil || n != 0 {
 		s.t.Fatalf("DeleteExpired in 2039 = %d, %v; want 0", n, err)
 	}
 }
@@ -402,13 +402,13 @@ func testCreateConflictDrawsFreshKey(s *suite) {
 	b := &backend.DB{Store: s.Store, Rand: repeat(same, 2)}
 
 	r1 := s.record(nil, time.Hour)
-	tok1, err := b.Create(s.ctx, r1)
+	tok1, err := b.Create(s.ctx, r1, s.now())
 	if err != nil || tok1 != sameTok {
 		s.t.Fatalf("first Create = %q, %v; want %q", tok1, err, sameTok)
 	}
 	s.Counter.Reset()
 	r2 := s.record(nil, time.Hour)
-	tok2, err := b.Create(s.ctx, r2)
+	tok2, err := b.Create(s.ctx, r2, s.now())
 	if err != nil {
 		s.t.Fatalf("Create on a taken key: %v", err)
 	}
@@ -578,7 +578,7 @@ func testUnchangedSave(s *suite) {
 
 func testInvalidateDeleteOne(s *suite) {
 	k1, k2, k3 := s.live(nil), s.live(s.user()), s.expired(nil)
-	s.Store.SetInvalidator(s.rec)
+	s.Store.AddInvalidator(s.rec)
 	if err := s.DeleteByKey(s.ctx, k1); err != nil {
 		s.t.Fatal(err)
 	}
@@ -601,7 +601,7 @@ func testInvalidateDeleteWhere(s *suite) {
 	x2 := agent(nil, time.Minute, "Agent X")
 	agent(nil, -time.Minute, "Agent X")
 	y1 := agent(uid, time.Hour, "Agent Y")
-	s.Store.SetInvalidator(s.rec)
+	s.Store.AddInvalidator(s.rec)
 	n, err := s.DeleteByUserAgent(s.ctx, "Agent X")
 	if err != nil || n != 3 {
 		s.t.Fatalf("Delete().Where(user_agent) = %d, %v; want 3", n, err)
@@ -617,7 +617,7 @@ func testInvalidateDeleteWhere(s *suite) {
 func testInvalidateExpireUpdate(s *suite) {
 	k1, k2 := s.live(s.user()), s.live(nil)
 	k3 := s.expired(nil)
-	s.Store.SetInvalidator(s.rec)
+	s.Store.AddInvalidator(s.rec)
 	n, err := s.SetExpireDate(s.ctx, k1, s.utcNow().Add(-time.Second))
 	if err != nil || n != 1 {
 		s.t.Fatalf("SetExpireDate = %d, %v", n, err)
@@ -638,7 +638,7 @@ func testInvalidateUserDelete(s *suite) {
 	a1, a2 := s.live(a), s.live(a)
 	s.expired(a)
 	b1 := s.live(b)
-	s.Store.SetInvalidator(s.rec)
+	s.Store.AddInvalidator(s.rec)
 	if err := s.DeleteUser(s.ctx, a); err != nil {
 		s.t.Fatal(err)
 	}
@@ -658,7 +658,7 @@ func testInvalidateUserEdgeUpdate(s *suite) {
 	a1, a2 := s.live(u), s.live(u)
 	a3 := s.expired(u)
 	v1 := s.live(v)
-	s.Store.SetInvalidator(s.rec)
+	s.Store.AddInvalidator(s.rec)
 	if err := s.ClearUserSessions(s.ctx, u); err != nil {
 		s.t.Fatal(err)
 	}
@@ -699,7 +699,7 @@ func testInvalidateUserEdgeUpdate(s *suite) {
 
 func testInvalidateTxCommit(s *suite) {
 	k1, k2 := s.live(nil), s.live(nil)
-	s.Store.SetInvalidator(s.rec)
+	s.Store.AddInvalidator(s.rec)
 	end, err := s.DeleteByKeyInTx(s.ctx, k1)
 	if err != nil {
 		s.t.Fatal(err)
@@ -714,7 +714,7 @@ func testInvalidateTxCommit(s *suite) {
 
 func testInvalidateTxRollback(s *suite) {
 	k1, k2 := s.live(nil), s.live(nil)
-	s.Store.SetInvalidator(s.rec)
+	s.Store.AddInvalidator(s.rec)
 	end, err := s.DeleteByKeyInTx(s.ctx, k1)
 	if err != nil {
 		s.t.Fatal(err)
@@ -742,7 +742,7 @@ func testInvalidateNothingForExpired(s *suite) {
 	edge.UserAgent = "Old Agent"
 	old = append(old, s.create(edge))
 	keep := s.live(nil)
-	s.Store.SetInvalidator(s.rec)
+	s.Store.AddInvalidator(s.rec)
 	n, err := s.DeleteByUserAgent(s.ctx, "Old Agent")
 	if err != nil || n != len(old) {
 		s.t.Fatalf("delete of expired rows = %d, %v; want %d", n, err, len(old))
@@ -764,7 +764,7 @@ func testInvalidateNothingForExpired(s *suite) {
 }
 
 func testInvalidateNothingForStoreWrites(s *suite) {
-	s.Store.SetInvalidator(s.rec)
+	s.Store.AddInvalidator(s.rec)
 	uid := s.user()
 	r := s.record(uid, time.Hour)
 	s.Counter.Reset()
@@ -817,7 +817,7 @@ func testInvalidateBatches(s *suite) {
 		s.create(r)
 	}
 	other := s.live(nil)
-	s.Store.SetInvalidator(s.rec)
+	s.Store.AddInvalidator(s.rec)
 	s.Counter.Reset()
 	n, err := s.DeleteByUserAgent(s.ctx, "Batch Agent")
 	if err != nil || n != 12 {
@@ -852,14 +852,13 @@ func testNoInvalidatorNoQueries(s *suite) {
 	if n := s.Counter.Count(); n != 1 {
 		s.t.Errorf("a delete with no Invalidator ran %d statements, want 1: %v", n, s.Counter.Queries())
 	}
-	s.Store.SetInvalidator(s.rec)
-	s.Store.SetInvalidator(nil)
+	s.Store.AddInvalidator(s.rec)()
 	s.Counter.Reset()
 	if err := s.DeleteByKey(s.ctx, k2); err != nil {
 		s.t.Fatal(err)
 	}
 	if n := s.Counter.Count(); n != 1 {
-		s.t.Errorf("a delete after SetInvalidator(nil) ran %d statements, want 1", n)
+		s.t.Errorf("a delete after the Invalidator was removed ran %d statements, want 1", n)
 	}
 	s.wantCalls("no Invalidator")
 }
@@ -936,7 +935,7 @@ func testClearExpired(s *suite) {
 		s.t.Fatalf("%d rows inserted, want %d", got, nExpired+nLive)
 	}
 
-	s.Store.SetInvalidator(s.rec)
+	s.Store.AddInvalidator(s.rec)
 	s.Counter.Reset()
 	var progress []int
 	n, err := backend.ClearExpired(s.ctx, s.Store, s.now(), 1000, func(total int) { progress = append(progress, total) })
@@ -959,7 +958,7 @@ func testClearExpired(s *suite) {
 
 	// Nothing left to clear: one SELECT, no DELETE.
 	s.Counter.Reset()
-	if n, err := s.Store.DeleteExpired(s.ctx, s.now(), 1000); err != nil || n != 0 {
+	if n, _, err := s.Store.DeleteExpired(s.ctx, time.Time{}, s.now(), 1000); err != nil || n != 0 {
 		s.t.Fatalf("DeleteExpired = %d, %v", n, err)
 	}
 	if d := s.statements("DELETE"); d != 0 {

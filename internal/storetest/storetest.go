@@ -165,7 +165,7 @@ func (s *suite) record(uid any, ttl time.Duration) *backend.Record {
 // create stores r through backend.DB.Create and returns its key.
 func (s *suite) create(r *backend.Record) string {
 	s.t.Helper()
-	tok, err := s.b.Create(s.ctx, r)
+	tok, err := s.b.Create(s.ctx, r, s.now())
 	if err != nil {
 		s.t.Fatalf("Create: %v", err)
 	}

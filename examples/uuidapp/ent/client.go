@@ -61,6 +61,9 @@ type (
 		hooks *hooks
 		// interceptors to execute on queries.
 		inters *inters
+
+		// qsessions holds the client's qsessions store (NewLoginSessionStore).
+		qsessions *qsessionsState
 	}
 	// Option function to configure the client.
 	Option func(*config)
@@ -69,6 +72,7 @@ type (
 // newConfig creates a new config for the client.
 func newConfig(opts ...Option) config {
 	cfg := config{log: log.Println, hooks: &hooks{}, inters: &inters{}}
+	cfg.qsessions = &qsessionsState{}
 	cfg.options(opts...)
 	return cfg
 }

@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	err := entc.Generate("./schema", &gen.Config{}, entc.Extensions(entcext.New()))
+	err := entc.Generate("./schema", &gen.Config{}, entc.Extensions(entcext.New(entcext.UserNameField("email"))))
 	if err != nil {
 		log.Fatalf("running ent codegen: %v", err)
 	}

@@ -5,22 +5,18 @@ package ent
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"net/netip"
 
 	entsql "entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/google/uuid"
 	"github.com/qsessions/qsessions"
 	"github.com/qsessions/qsessions/backend"
-	"github.com/qsessions/qsessions/device"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/account"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/loginsession"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/predicate"
-	"github.com/qsessions/qsessions/location"
 )
 
 // LoginSessionStore is the qsessions backend.Store over the LoginSession table
@@ -30,7 +26,7 @@ import (
 type LoginSessionStore struct {
 	client *Client
 	cfg    backend.StoreConfig
-	inv    atomic.Pointer[backend.Invalidator]
+	inv    backend.Invalidators
 
 	getOnce sync.Once
 	get     string
@@ -38,17 +34,37 @@ type LoginSessionStore struct {
 
 var _ backend.Store = (*LoginSessionStore)(nil)
 
-// NewLoginSessionStore returns the backend.Store of client and registers on it
-// the hooks that report live sessions ended or changed through ent (deletes
-// of LoginSession by any predicate, updates of LoginSession rows, deletes of
-// Account and changes of its sessions edge) to the Invalidator set with
-// SetInvalidator. Call it once per client: each call registers its hooks
-// again. The hooks cost one SELECT of keys per KeyBatch live sessions
-// affected, and nothing while no Invalidator is set.
+// qsessionsState is the qsessions store of a client, made once (it lives in
+// the client's config, which transactions share).
+type qsessionsState struct {
+	mu    sync.Mutex
+	store *LoginSessionStore
+}
+
+// NewLoginSessionStore returns the backend.Store of client. The first call makes
+// it and registers on the client the hooks that report live sessions ended
+// or changed through ent (deletes of LoginSession by any predicate, updates
+// of LoginSession rows, deletes of Account and changes of its sessions
+// edge) to the store's Invalidators (backend.CachedDB adds itself); later
+// calls return the same store, so hooks are never registered twice. Options
+// are taken at the first call only: passing options again panics, as a
+// configuration error found at start-up. The hooks cost one SELECT of keys
+// per KeyBatch live sessions affected, and nothing while no Invalidator
+// listens.
 func NewLoginSessionStore(client *Client, opts ...backend.StoreOption) *LoginSessionStore {
+	st := client.config.qsessions
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.store != nil {
+		if len(opts) > 0 {
+			panic("ent: NewLoginSessionStore called again with options; the store of a client is made once, by the first call")
+		}
+		return st.store
+	}
 	s := &LoginSessionStore{client: client, cfg: backend.NewStoreConfig(opts...)}
 	client.LoginSession.Use(s.sessionHook)
 	client.Account.Use(s.userHook)
+	st.store = s
 	return s
 }
 
@@ -59,13 +75,23 @@ func (s *LoginSessionStore) ctx(ctx context.Context) context.Context {
 	return context.WithValue(ctx, loginsessionHooksSkip{}, true)
 }
 
-// SetInvalidator implements backend.Store.
-func (s *LoginSessionStore) SetInvalidator(inv backend.Invalidator) {
-	if inv == nil {
-		s.inv.Store(nil)
-		return
-	}
-	s.inv.Store(&inv)
+// AddInvalidator implements backend.Store.
+func (s *LoginSessionStore) AddInvalidator(inv backend.Invalidator) (remove func()) {
+	return s.inv.Add(inv)
+}
+
+// Check implements backend.Store: it verifies that qsessions_session and
+// every column the store uses exist, with one catalog query. Call it at
+// start-up, so a missing migration is one clear error rather than SQL
+// errors on every request.
+func (s *LoginSessionStore) Check(ctx context.Context) error {
+	return backend.CheckTable(ctx, func(ctx context.Context, q string, args ...any) (backend.Rows, error) {
+		rows := &entsql.Rows{}
+		if err := s.client.driver.Query(ctx, q, args, rows); err != nil {
+			return nil, err
+		}
+		return rows, nil
+	}, s.client.driver.Dialect(), loginsession.Table, loginsession.Columns...)
 }
 
 // Get implements backend.Store: one SELECT by primary key. The statement
@@ -75,12 +101,12 @@ func (s *LoginSessionStore) SetInvalidator(inv backend.Invalidator) {
 func (s *LoginSessionStore) Get(ctx context.Context, key string, now time.Time) (*backend.Record, error) {
 	rows := &entsql.Rows{}
 	if err := s.client.driver.Query(s.ctx(ctx), s.getSQL(), []any{key, backend.Time(now)}, rows); err != nil {
-		return nil, fmt.Errorf("qsessions: loading a session: %w", err)
+		return nil, fmt.Errorf("selecting the session: %w", err)
 	}
 	defer rows.Close()
 	if !rows.Next() {
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("qsessions: loading a session: %w", err)
+			return nil, fmt.Errorf("selecting the session: %w", err)
 		}
 		return nil, backend.ErrNotFound
 	}
@@ -93,9 +119,9 @@ func (s *LoginSessionStore) Get(ctx context.Context, key string, now time.Time) 
 		err = e.assignValues(loginsession.Columns, values)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("qsessions: loading a session: %w", err)
+		return nil, fmt.Errorf("reading the session: %w", err)
 	}
-	return loginsessionRecord(e), nil
+	return e.Record(), nil
 }
 
 // getSQL returns the SELECT of Get for the client's dialect, built once.
@@ -135,7 +161,7 @@ func (s *LoginSessionStore) insert(ctx context.Context, c *LoginSessionClient, r
 		if sqlgraph.IsUniqueConstraintError(err) {
 			return backend.ErrKeyExists
 		}
-		return fmt.Errorf("qsessions: inserting a session: %w", err)
+		return fmt.Errorf("inserting the session: %w", err)
 	}
 	return nil
 }
@@ -171,7 +197,7 @@ func (s *LoginSessionStore) Update(ctx context.Context, rec *backend.Record, now
 	ctx = s.ctx(ctx)
 	n, err := u.Save(ctx)
 	if err != nil {
-		return fmt.Errorf("qsessions: saving a session: %w", err)
+		return fmt.Errorf("updating the session: %w", err)
 	}
 	if n == 0 {
 		// MySQL reports changed rows, not matched ones, unless the
@@ -181,7 +207,7 @@ func (s *LoginSessionStore) Update(ctx context.Context, rec *backend.Record, now
 			Where(loginsession.ID(rec.Key), loginsession.ExpireDateGT(backend.Time(now))).
 			Exist(ctx)
 		if err != nil {
-			return fmt.Errorf("qsessions: saving a session: %w", err)
+			return fmt.Errorf("updating the session: %w", err)
 		}
 		if !live {
 			return backend.ErrSessionInterrupted
@@ -190,13 +216,39 @@ func (s *LoginSessionStore) Update(ctx context.Context, rec *backend.Record, now
 	return nil
 }
 
+// Touch implements backend.Store: one UPDATE of the activity, expiry, IP and
+// user agent, only if the row is live and its last activity is before
+// cutoff, so concurrent requests of one session write once per interval.
+func (s *LoginSessionStore) Touch(ctx context.Context, rec *backend.Record, cutoff, now time.Time) (bool, error) {
+	u := s.client.LoginSession.Update().
+		Where(loginsession.ID(rec.Key), loginsession.ExpireDateGT(backend.Time(now)), loginsession.LastActivityLT(backend.Time(cutoff))).
+		SetExpireDate(backend.Time(rec.ExpireDate)).
+		SetUpdatedAt(backend.Time(rec.UpdatedAt)).
+		SetLastActivity(backend.Time(rec.LastActivity))
+	if ua := loginsessionUserAgent(rec.UserAgent); ua != nil {
+		u.SetUserAgent(*ua)
+	} else {
+		u.ClearUserAgent()
+	}
+	if ip := loginsessionIP(rec.IP); ip != nil {
+		u.SetIP(*ip)
+	} else {
+		u.ClearIP()
+	}
+	n, err := u.Save(s.ctx(ctx))
+	if err != nil {
+		return false, fmt.Errorf("recording session activity: %w", err)
+	}
+	return n > 0, nil
+}
+
 // Rotate implements backend.Store: DELETE of the old row and INSERT of the
 // new one in one transaction.
 func (s *LoginSessionStore) Rotate(ctx context.Context, oldKey string, rec *backend.Record, now time.Time) (err error) {
 	ctx = s.ctx(ctx)
 	tx, err := s.client.Tx(ctx)
 	if err != nil {
-		return fmt.Errorf("qsessions: rotating a session key: %w", err)
+		return fmt.Errorf("rotating the session key: %w", err)
 	}
 	defer func() {
 		if err != nil {
@@ -207,7 +259,7 @@ func (s *LoginSessionStore) Rotate(ctx context.Context, oldKey string, rec *back
 		Where(loginsession.ID(oldKey), loginsession.ExpireDateGT(backend.Time(now))).
 		Exec(ctx)
 	if err != nil {
-		return fmt.Errorf("qsessions: rotating a session key: %w", err)
+		return fmt.Errorf("rotating the session key: %w", err)
 	}
 	if n == 0 {
 		return backend.ErrSessionInterrupted
@@ -216,7 +268,7 @@ func (s *LoginSessionStore) Rotate(ctx context.Context, oldKey string, rec *back
 		return err
 	}
 	if err = tx.Commit(); err != nil {
-		return fmt.Errorf("qsessions: rotating a session key: %w", err)
+		return fmt.Errorf("rotating the session key: %w", err)
 	}
 	return nil
 }
@@ -230,36 +282,45 @@ func (s *LoginSessionStore) Delete(ctx context.Context, keys ...string) (int, er
 		n, err := s.client.LoginSession.Delete().Where(loginsession.IDIn(chunk...)).Exec(s.ctx(ctx))
 		total += n
 		if err != nil {
-			return total, fmt.Errorf("qsessions: deleting sessions: %w", err)
+			return total, fmt.Errorf("deleting sessions: %w", err)
 		}
 	}
 	return total, nil
 }
 
-// DeleteExpired implements backend.Store: a SELECT of at most limit expired
-// keys in expire_date order (so Postgres, too, walks the expire_date index
-// rather than scanning the table), then a DELETE of those keys.
-func (s *LoginSessionStore) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
+// DeleteExpired implements backend.Store: a SELECT of at most limit keys
+// expired between from and now in expire_date order (the expire_date index,
+// oldest first, on every planner), then a DELETE of those keys that are
+// still expired.
+func (s *LoginSessionStore) DeleteExpired(ctx context.Context, from, now time.Time, limit int) (int, time.Time, error) {
 	ctx = s.ctx(ctx)
 	now = backend.Time(now)
-	keys, err := s.client.LoginSession.Query().
-		Where(loginsession.ExpireDateLTE(now)).
-		Order(Asc(loginsession.FieldExpireDate)). // the expire_date index, oldest first, on every planner
-		Limit(limit).
-		IDs(ctx)
-	if err != nil || len(keys) == 0 {
-		if err != nil {
-			err = fmt.Errorf("qsessions: selecting expired sessions: %w", err)
-		}
-		return 0, err
+	q := s.client.LoginSession.Query().Where(loginsession.ExpireDateLTE(now))
+	if !from.IsZero() {
+		q.Where(loginsession.ExpireDateGTE(backend.Time(from)))
 	}
+	es, err := q.Order(Asc(loginsession.FieldExpireDate)).
+		Limit(limit).
+		Select(loginsession.FieldID, loginsession.FieldExpireDate).
+		All(ctx)
+	if err != nil || len(es) == 0 {
+		if err != nil {
+			err = fmt.Errorf("selecting expired sessions: %w", err)
+		}
+		return 0, time.Time{}, err
+	}
+	keys := make([]string, len(es))
+	for i, e := range es {
+		keys[i] = e.ID
+	}
+	last := es[len(es)-1].ExpireDate.UTC()
 	n, err := s.client.LoginSession.Delete().
 		Where(loginsession.IDIn(keys...), loginsession.ExpireDateLTE(now)).
 		Exec(ctx)
 	if err != nil {
-		return n, fmt.Errorf("qsessions: deleting expired sessions: %w", err)
+		return n, last, fmt.Errorf("deleting expired sessions: %w", err)
 	}
-	return n, nil
+	return n, last, nil
 }
 
 // UserSessions implements backend.Store: one SELECT on the
@@ -277,11 +338,56 @@ func (s *LoginSessionStore) UserSessions(ctx context.Context, userID any, now ti
 		Order(Desc(loginsession.FieldLastActivity), Asc(loginsession.FieldID)).
 		All(s.ctx(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("qsessions: listing a user's sessions: %w", err)
+		return nil, fmt.Errorf("listing the user's sessions: %w", err)
 	}
 	rs := make([]*backend.Record, len(es))
 	for i, e := range es {
-		rs[i] = loginsessionRecord(e)
+		rs[i] = e.Record()
+	}
+	return rs, nil
+}
+
+// maxExcessKeys bounds the keys one ExcessKeys call returns; a user further
+// past the cap loses the rest at the next login.
+const maxExcessKeys = 10000
+
+// ExcessKeys implements backend.Store: one SELECT of keys (never
+// session_data) on the (user_id, expire_date) index, past the newest keep
+// by last activity.
+func (s *LoginSessionStore) ExcessKeys(ctx context.Context, userID any, now time.Time, keep int) ([]string, error) {
+	uid, err := loginsessionUserID(userID)
+	if err != nil || uid == nil {
+		return nil, err
+	}
+	keys, err := s.client.LoginSession.Query().
+		Where(loginsession.UserID(*uid), loginsession.ExpireDateGT(backend.Time(now))).
+		Order(Desc(loginsession.FieldLastActivity), Asc(loginsession.FieldID)).
+		Offset(keep).
+		Limit(maxExcessKeys).
+		IDs(s.ctx(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("reading the user's session keys: %w", err)
+	}
+	return keys, nil
+}
+
+// Find implements backend.Store: one SELECT of the primary-key range of the
+// keys that start with publicID.
+func (s *LoginSessionStore) Find(ctx context.Context, publicID string) ([]*backend.Record, error) {
+	if _, ok := backend.ParsePublicID(publicID); !ok || publicID != strings.ToLower(publicID) {
+		return nil, nil
+	}
+	lo, hi := backend.PublicIDRange(publicID)
+	es, err := s.client.LoginSession.Query().
+		Where(loginsession.IDGTE(lo), loginsession.IDLTE(hi)).
+		Limit(8).
+		All(s.ctx(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("finding the session %s: %w", publicID, err)
+	}
+	rs := make([]*backend.Record, len(es))
+	for i, e := range es {
+		rs[i] = e.Record()
 	}
 	return rs, nil
 }
@@ -293,7 +399,7 @@ func (s *LoginSessionStore) UserSessions(ctx context.Context, userID any, now ti
 func (s *LoginSessionStore) sessionHook(next Mutator) Mutator {
 	return MutateFunc(func(ctx context.Context, m Mutation) (Value, error) {
 		sm, ok := m.(*LoginSessionMutation)
-		if !ok || ctx.Value(loginsessionHooksSkip{}) != nil || s.inv.Load() == nil || m.Op().Is(OpCreate) {
+		if !ok || ctx.Value(loginsessionHooksSkip{}) != nil || !s.inv.Active() || m.Op().Is(OpCreate) {
 			return next.Mutate(ctx, m)
 		}
 		preds := append([]predicate.LoginSession(nil), sm.predicates...)
@@ -316,7 +422,7 @@ func (s *LoginSessionStore) sessionHook(next Mutator) Mutator {
 func (s *LoginSessionStore) userHook(next Mutator) Mutator {
 	return MutateFunc(func(ctx context.Context, m Mutation) (Value, error) {
 		um, ok := m.(*AccountMutation)
-		if !ok || s.inv.Load() == nil {
+		if !ok || !s.inv.Active() {
 			return next.Mutate(ctx, m)
 		}
 		users := append([]predicate.Account(nil), um.predicates...)
@@ -367,14 +473,10 @@ func (s *LoginSessionStore) report(ctx context.Context, txOf func() (*Tx, error)
 }
 
 func (s *LoginSessionStore) invalidate(ctx context.Context, keys []string) {
-	inv := s.inv.Load()
-	if inv == nil {
-		return
-	}
 	for len(keys) > 0 {
 		chunk := keys[:min(len(keys), s.cfg.KeyBatch)]
 		keys = keys[len(chunk):]
-		(*inv).Invalidate(ctx, chunk)
+		s.inv.Invalidate(ctx, chunk)
 	}
 }
 
@@ -393,7 +495,7 @@ func (s *LoginSessionStore) liveKeys(ctx context.Context, c *LoginSessionClient,
 		}
 		batch, err := q.IDs(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("qsessions: reading the keys of ended sessions: %w", err)
+			return nil, fmt.Errorf("reading the keys of ended sessions: %w", err)
 		}
 		keys = append(keys, batch...)
 		if len(batch) < s.cfg.KeyBatch {
@@ -402,7 +504,10 @@ func (s *LoginSessionStore) liveKeys(ctx context.Context, c *LoginSessionClient,
 	}
 }
 
-func loginsessionRecord(e *LoginSession) *backend.Record {
+// Record returns the session as the qsessions engine sees it (a
+// backend.Record: times in UTC, NULL columns as zero values). Cost: one
+// small allocation; Data is shared, not copied.
+func (e *LoginSession) Record() *backend.Record {
 	r := &backend.Record{
 		Key:          e.ID,
 		Data:         e.SessionData,
@@ -460,34 +565,95 @@ func loginsessionIP(ip string) *string {
 }
 
 // PublicID returns the id pages, JSON and logs show for the session
-// (qsessions.PublicID of its key): it reveals neither token nor key.
-func (_m *LoginSession) PublicID() string { return qsessions.PublicID(_m.ID) }
+// (backend.PublicID of its key: its first 16 hex digits). Cost: a
+// substring.
+func (e *LoginSession) PublicID() string { return backend.PublicID(e.ID) }
 
-// Device parses the session's user agent: device, OS and browser. Cost:
-// one parse, a few microseconds.
-func (_m *LoginSession) Device() device.Info {
-	if _m.UserAgent == nil {
-		return device.Parse("")
-	}
-	return device.Parse(*_m.UserAgent)
+// LoginSessionAdminSource is the qsessions.AdminSource of this schema, for the admin
+// pages (pages.Config.Admin): every session with its owner (the
+// owner's email as the name to show), filtered and paged
+// with ent queries on the client. It is read-only; revokes go through the
+// Manager.
+type LoginSessionAdminSource struct {
+	client *Client
 }
 
-// Location describes where the session's IP is ("City, Country",
-// "Country" or "") with the app's GeoIP reader l; nil gives "".
-func (_m *LoginSession) Location(l location.Locator) string {
-	info, _ := _m.LocationInfo(l)
-	return info.String()
+var _ qsessions.AdminSource = (*LoginSessionAdminSource)(nil)
+
+// NewLoginSessionAdminSource returns the admin source over client. Cost: nothing until
+// it is asked.
+func NewLoginSessionAdminSource(client *Client) *LoginSessionAdminSource {
+	return &LoginSessionAdminSource{client: client}
 }
 
-// LocationInfo looks the session's IP up with l. Private and unknown
-// addresses give an empty Info, not an error.
-func (_m *LoginSession) LocationInfo(l location.Locator) (location.Info, error) {
-	if _m.IP == nil || l == nil {
-		return location.Info{}, nil
+// List implements qsessions.AdminSource: one COUNT and one SELECT of the
+// page (without session_data), plus one SELECT of the owners'
+// email. Search matches the start of the IP or a
+// case-insensitive part of the owner's email.
+func (a *LoginSessionAdminSource) List(ctx context.Context, f qsessions.AdminFilter) ([]qsessions.AdminSession, int, error) {
+	q := a.client.LoginSession.Query()
+	now := backend.Time(f.Now)
+	switch f.State {
+	case qsessions.StateExpired:
+		q.Where(loginsession.ExpireDateLTE(now))
+	case qsessions.StateAll:
+	default:
+		q.Where(loginsession.ExpireDateGT(now))
 	}
-	ip, err := netip.ParseAddr(*_m.IP)
+	if f.OwnerID != nil {
+		uid, err := loginsessionUserID(f.OwnerID)
+		if err != nil {
+			return nil, 0, err
+		}
+		q.Where(loginsession.UserID(*uid))
+	}
+	if f.Search != "" {
+		q.Where(loginsession.Or(
+			loginsession.IPHasPrefix(strings.ToLower(f.Search)), // IPs are stored in lower case
+			loginsession.HasUserWith(account.EmailContainsFold(f.Search)),
+		))
+	}
+	total, err := q.Clone().Count(ctx)
 	if err != nil {
-		return location.Info{}, nil
+		return nil, 0, fmt.Errorf("counting sessions: %w", err)
 	}
-	return l.Lookup(ip)
+	es, err := q.
+		Select(loginsession.FieldExpireDate, loginsession.FieldUserID, loginsession.FieldUserAgent, loginsession.FieldIP,
+			loginsession.FieldCreatedAt, loginsession.FieldUpdatedAt, loginsession.FieldLastActivity).
+		WithUser(func(uq *AccountQuery) { uq.Select(account.FieldEmail) }).
+		Order(loginsession.ByLastActivity(entsql.OrderDesc()), loginsession.ByID()).
+		Offset(f.Offset).
+		Limit(f.Limit).
+		All(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("selecting sessions: %w", err)
+	}
+	out := make([]qsessions.AdminSession, len(es))
+	for i, e := range es {
+		out[i] = qsessions.AdminSession{Info: qsessions.InfoOf(e.Record())}
+		if u := e.Edges.User; u != nil {
+			out[i].OwnerName = fmt.Sprint(u.Email)
+		}
+	}
+	return out, total, nil
+}
+
+// Get implements qsessions.AdminSource: the session with that public id,
+// live or expired, Data included (one primary-key range SELECT).
+func (a *LoginSessionAdminSource) Get(ctx context.Context, publicID string) (*backend.Record, error) {
+	id, ok := backend.ParsePublicID(publicID)
+	if !ok {
+		return nil, fmt.Errorf("session %q: %w", publicID, backend.ErrNotFound)
+	}
+	lo, hi := backend.PublicIDRange(id)
+	es, err := a.client.LoginSession.Query().Where(loginsession.IDGTE(lo), loginsession.IDLTE(hi)).Limit(2).All(ctx)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("loading session %s: %w", id, err)
+	case len(es) == 0:
+		return nil, fmt.Errorf("session %s: %w", id, backend.ErrNotFound)
+	case len(es) > 1:
+		return nil, fmt.Errorf("sessions %s: %d share the public id", id, len(es))
+	}
+	return es[0].Record(), nil
 }

@@ -1,0 +1,268 @@
+package storetest
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/qsessions/qsessions/backend"
+	"github.com/qsessions/qsessions/internal/testutil"
+)
+
+func init() {
+	cases = append(cases,
+		testCase{name: "TouchOncePerInterval", run: testTouch},
+		testCase{name: "TouchConcurrent", run: testTouchConcurrent},
+		testCase{name: "ExcessKeys", run: testExcessKeys},
+		testCase{name: "FindByPublicID", run: testFind},
+		testCase{name: "DeleteExpiredCursor", run: testDeleteExpiredCursor},
+		testCase{name: "SeveralInvalidators", run: testSeveralInvalidators},
+		testCase{name: "CheckTable", run: testCheck},
+	)
+}
+
+func testTouch(s *suite) {
+	r := s.record(s.user(), time.Hour)
+	key := s.create(r)
+	stored := s.get(key)
+	t0 := stored.LastActivity
+
+	s.clock.Advance(2 * time.Minute)
+	now := s.now()
+	cutoff := now.Add(-time.Minute) // t0 is a minute before create's now: before the cutoff
+	u := stored.Clone()
+	u.LastActivity, u.UpdatedAt, u.ExpireDate = now, now, now.Add(2*time.Hour)
+	u.IP, u.UserAgent = "2001:db8::7", "Touched/1.0"
+	u.Data = []byte("not written by Touch")
+	s.Counter.Reset()
+	wrote, err := s.Store.Touch(s.ctx, u, cutoff, now)
+	if err != nil || !wrote {
+		s.t.Fatalf("Touch after the interval = %v, %v; want true", wrote, err)
+	}
+	if n := s.Counter.Count(); n != 1 {
+		s.t.Errorf("Touch ran %d statements, want 1: %v", n, s.Counter.Queries())
+	}
+	want := stored.Clone()
+	want.LastActivity, want.UpdatedAt, want.ExpireDate = now, now, now.Add(2*time.Hour)
+	want.IP, want.UserAgent = "2001:db8::7", "Touched/1.0"
+	s.sameRecord(s.get(key), want) // data and created_at unchanged
+
+	// A second touch within the interval (same cutoff) writes nothing.
+	u2 := u.Clone()
+	u2.IP = "192.0.2.99"
+	if wrote, err := s.Store.Touch(s.ctx, u2, cutoff, now.Add(time.Second)); err != nil || wrote {
+		s.t.Fatalf("second Touch in the interval = %v, %v; want false", wrote, err)
+	}
+	s.sameRecord(s.get(key), want)
+	if !t0.Before(cutoff) {
+		s.t.Fatalf("test setup: t0 %v not before cutoff %v", t0, cutoff)
+	}
+
+	// Expired or missing rows: false, nothing written.
+	ex := s.record(nil, time.Second)
+	exKey := s.create(ex)
+	s.clock.Advance(time.Hour)
+	late := s.now()
+	e2 := ex.Clone()
+	e2.LastActivity, e2.ExpireDate = late, late.Add(time.Hour)
+	if wrote, err := s.Store.Touch(s.ctx, e2, late, late); err != nil || wrote {
+		s.t.Errorf("Touch of an expired row = %v, %v; want false", wrote, err)
+	}
+	if row, ok := s.rawRow(exKey); !ok || !row.ExpireDate.Before(late) {
+		s.t.Errorf("Touch revived an expired row: %+v", row)
+	}
+	e2.Key = backend.KeyOf("no such token")
+	if wrote, err := s.Store.Touch(s.ctx, e2, late, late); err != nil || wrote {
+		s.t.Errorf("Touch of a missing row = %v, %v; want false", wrote, err)
+	}
+}
+
+func testTouchConcurrent(s *suite) {
+	key := s.live(s.user())
+	s.clock.Advance(2 * time.Minute)
+	now := s.now()
+	base := s.get(key)
+	const n = 12
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wrote, errs := 0, []error{}
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u := base.Clone()
+			u.LastActivity = now.Add(time.Duration(i) * time.Millisecond)
+			ok, err := s.Store.Touch(s.ctx, u, now.Add(-time.Minute), now)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if ok {
+				wrote++
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		// SQLite may answer "database is locked" past its busy timeout only
+		// under far more load than this; any error is a failure.
+		s.t.Errorf("concurrent Touch: %v", err)
+	}
+	if wrote != 1 {
+		s.t.Errorf("%d of %d concurrent touches in one interval wrote, want exactly 1", wrote, n)
+	}
+}
+
+func testExcessKeys(s *suite) {
+	uid, other := s.user(), s.user()
+	var keys []string // oldest activity first
+	for i := range 5 {
+		r := s.record(uid, time.Hour)
+		r.LastActivity = s.now().Add(time.Duration(i-10) * time.Minute)
+		keys = append(keys, s.create(r))
+	}
+	s.live(other)
+	s.expired(uid) // expired sessions do not count
+	for _, c := range []struct {
+		keep int
+		want []string
+	}{
+		{5, nil},
+		{9, nil},
+		{3, keys[:2]},
+		{0, keys},
+	} {
+		s.Counter.Reset()
+		got, err := s.Store.ExcessKeys(s.ctx, uid, s.now(), c.keep)
+		if err != nil {
+			s.t.Fatalf("ExcessKeys(keep %d): %v", c.keep, err)
+		}
+		s.wantKeys("ExcessKeys", got, c.want...)
+		if q := s.Counter.Queries(); len(q) != 1 || strings.Contains(q[0].SQL, "session_data") {
+			s.t.Errorf("ExcessKeys(keep %d) ran %v; want one query that does not read session_data", c.keep, q)
+		}
+	}
+	// Newest first: keep 0 returns the newest activity first.
+	got, _ := s.Store.ExcessKeys(s.ctx, uid, s.now(), 0)
+	if len(got) == 5 && got[0] != keys[4] {
+		s.t.Errorf("ExcessKeys order: first %.8s, want the newest %.8s", got[0], keys[4])
+	}
+	if got, err := s.Store.ExcessKeys(s.ctx, nil, s.now(), 0); err != nil || len(got) != 0 {
+		s.t.Errorf("ExcessKeys(nil user) = %v, %v; want none", got, err)
+	}
+}
+
+func testFind(s *suite) {
+	uid := s.user()
+	r := s.record(uid, time.Hour)
+	key := s.create(r)
+	exKey := s.expired(nil)
+	s.Counter.Reset()
+	got, err := s.Store.Find(s.ctx, backend.PublicID(key))
+	if err != nil || len(got) != 1 {
+		s.t.Fatalf("Find(public id) = %d rows, %v; want 1", len(got), err)
+	}
+	if n := s.Counter.Count(); n != 1 {
+		s.t.Errorf("Find ran %d statements, want 1", n)
+	}
+	s.sameRecord(got[0], s.get(key))
+	if got, err := s.Store.Find(s.ctx, backend.PublicID(exKey)); err != nil || len(got) != 1 || got[0].Key != exKey {
+		s.t.Errorf("Find(expired) = %v, %v; want the expired row", got, err)
+	}
+	if got, err := s.Store.Find(s.ctx, "0000000000000000"); err != nil || len(got) != 0 {
+		s.t.Errorf("Find(unknown) = %v, %v; want none", got, err)
+	}
+	// Two keys that share a public id are both found; keys just outside
+	// the range are not.
+	prefix := "abcdef0123456789"
+	for _, k := range []string{
+		prefix + strings.Repeat("0", 48), prefix + strings.Repeat("f", 48),
+		"abcdef0123456788" + strings.Repeat("f", 48), "abcdef012345678a" + strings.Repeat("0", 48),
+	} {
+		rec := s.record(nil, time.Hour)
+		rec.Key = k
+		if err := s.Store.Insert(s.ctx, rec); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	got, err = s.Store.Find(s.ctx, prefix)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var found []string
+	for _, g := range got {
+		found = append(found, g.Key)
+	}
+	s.wantKeys("Find(shared prefix)", found, prefix+strings.Repeat("0", 48), prefix+strings.Repeat("f", 48))
+}
+
+func testDeleteExpiredCursor(s *suite) {
+	base := s.now().Add(-time.Hour)
+	var at []time.Time
+	for i := range 6 {
+		r := s.record(nil, time.Hour)
+		r.ExpireDate = base.Add(time.Duration(i/2) * time.Minute) // two rows per instant
+		s.create(r)
+		at = append(at, usec(r.ExpireDate))
+	}
+	keep := s.live(nil)
+	n, last, err := s.Store.DeleteExpired(s.ctx, time.Time{}, s.now(), 3)
+	if err != nil || n != 3 || !last.Equal(at[2]) {
+		s.t.Fatalf("first batch = %d, last %v, %v; want 3 up to %v", n, last, err, at[2])
+	}
+	n, last, err = s.Store.DeleteExpired(s.ctx, last, s.now(), 3)
+	if err != nil || n != 3 || !last.Equal(at[5]) {
+		s.t.Fatalf("second batch from the cursor = %d, last %v, %v; want 3 up to %v", n, last, err, at[5])
+	}
+	n, last, err = s.Store.DeleteExpired(s.ctx, last, s.now(), 3)
+	if err != nil || n != 0 || !last.IsZero() {
+		s.t.Fatalf("third batch = %d, %v, %v; want 0 and a zero time", n, last, err)
+	}
+	s.wantKeys("rows left", s.rawKeys(), keep)
+}
+
+func testSeveralInvalidators(s *suite) {
+	k1, k2 := s.live(nil), s.live(nil)
+	other := &testutil.Recorder{}
+	s.Store.AddInvalidator(s.rec)
+	remove := s.Store.AddInvalidator(other)
+	if err := s.DeleteByKey(s.ctx, k1); err != nil {
+		s.t.Fatal(err)
+	}
+	s.wantCalls("first listener", []string{k1})
+	if got := other.Calls(); len(got) != 1 || len(got[0]) != 1 || got[0][0] != k1 {
+		s.t.Errorf("second listener heard %v, want [[%.8s]]", shortCalls(got), k1)
+	}
+	remove()
+	remove() // a second call does nothing
+	if err := s.DeleteByKey(s.ctx, k2); err != nil {
+		s.t.Fatal(err)
+	}
+	s.wantCalls("first listener after the second left", []string{k2})
+	if got := other.Calls(); len(got) != 0 {
+		s.t.Errorf("a removed listener heard %v", shortCalls(got))
+	}
+}
+
+func testCheck(s *suite) {
+	if err := s.Store.Check(s.ctx); err != nil {
+		s.t.Fatalf("Check on a migrated database: %v", err)
+	}
+	exec := func(q string) {
+		if _, err := s.db.SQL.ExecContext(s.ctx, q); err != nil {
+			s.t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec("ALTER TABLE " + Table + " DROP COLUMN last_activity")
+	err := s.Store.Check(s.ctx)
+	if !errors.Is(err, backend.ErrNoTable) || !strings.Contains(err.Error(), "last_activity") {
+		s.t.Errorf("Check without last_activity: %v; want ErrNoTable naming the column", err)
+	}
+	exec("DROP TABLE " + Table)
+	err = s.Store.Check(s.ctx)
+	if !errors.Is(err, backend.ErrNoTable) || !strings.Contains(err.Error(), "no table "+Table) {
+		s.t.Errorf("Check without the table: %v; want ErrNoTable naming the table", err)
+	}
+}
