@@ -17,11 +17,14 @@
 // Pickle-serialized sessions are refused (ErrPickle) and never executed.
 //
 // ValidSessionKey tells a Django-shaped cookie (32 characters of [a-z0-9])
-// from anything else without allocating. Mark records in Django's own row
-// that a session was imported, so a session-by-session fallback during a
-// cut-over does not import it twice.
+// from anything else without allocating. Ledger records in the Go app's
+// database which sessions were imported, so none is imported twice: not by
+// a second run, and not by a cut-over fallback after the Go side revoked
+// it. Mark records the same in Django's own row instead; it is weaker (a
+// concurrent Django save erases it) and needs write access to Django's
+// database.
 //
 // The package is the library under the CLI's "qsessions import django" and
-// the middleware's Django-cookie options; it writes nothing to the Go app's
-// database itself.
+// the middleware's Django-cookie options; of the Go app's database it
+// touches only the Ledger's table, and only when asked.
 package django

@@ -65,7 +65,8 @@ func (s *Signer) MarkedData(row Row, now time.Time) (string, error) {
 // session_data. Mark is a safeguard, not a guarantee: Django saves a
 // session by rewriting the whole row with the data it loaded, so a Django
 // request that loaded the session before Mark and saves it after erases
-// the mark. Cost: MarkedData plus one UPDATE by primary key.
+// the mark; Ledger has no such gap. Cost: MarkedData plus one UPDATE by
+// primary key.
 func (s *Signer) Mark(ctx context.Context, db Execer, dialect, table string, row Row, now time.Time) (string, error) {
 	r, err := NewReader(nil, dialect, table)
 	if err != nil {

@@ -1,0 +1,158 @@
+package django
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// LedgerTable is the table a Ledger keeps in the Go app's database.
+const LedgerTable = "qsessions_django_import"
+
+// Ledger records, in the Go app's own database, the stored key
+// (backend.KeyOf of the Django session_key) of every Django session ever
+// imported, so none is imported twice: not by a second run of the importer,
+// and not by the cut-over fallback after the Go side revoked it, whatever
+// Django does to its own row meanwhile. (Mark cannot promise that: Django
+// rewrites its whole row when it saves, so a Django request that loaded the
+// session before Mark and saves after erases the mark.) Write to the ledger
+// in the transaction that inserts the qsessions rows; keep its rows for as
+// long as the Django table can still be read (the cut-over), then drop the
+// table. It holds SHA-256 keys only, never a Django cookie.
+type Ledger struct {
+	dialect string
+}
+
+// NewLedger returns the Ledger for a database of dialect (as NewReader).
+// Cost: none.
+func NewLedger(dialect string) (*Ledger, error) {
+	r, err := NewReader(nil, dialect, DjangoSession)
+	if err != nil {
+		return nil, err
+	}
+	return &Ledger{dialect: r.dialect}, nil
+}
+
+// DDL returns the CREATE TABLE IF NOT EXISTS statement of LedgerTable for
+// the Ledger's dialect: a 64-character primary key and the import time.
+// Apps that manage their schema with migrations add it there.
+func (l *Ledger) DDL() string {
+	switch l.dialect {
+	case "postgres":
+		return "CREATE TABLE IF NOT EXISTS " + LedgerTable + " (session_key varchar(64) NOT NULL PRIMARY KEY, imported_at timestamptz NOT NULL)"
+	case "mysql":
+		return "CREATE TABLE IF NOT EXISTS " + LedgerTable + " (session_key varchar(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, imported_at datetime(6) NOT NULL)"
+	}
+	return "CREATE TABLE IF NOT EXISTS " + LedgerTable + " (session_key text NOT NULL PRIMARY KEY, imported_at datetime NOT NULL)"
+}
+
+// CreateTable runs DDL. Cost: one statement.
+func (l *Ledger) CreateTable(ctx context.Context, db Execer) error {
+	if _, err := db.ExecContext(ctx, l.DDL()); err != nil {
+		return fmt.Errorf("django: creating %s: %w", LedgerTable, err)
+	}
+	return nil
+}
+
+func (l *Ledger) ph(n int) string {
+	if l.dialect == "postgres" {
+		return fmt.Sprintf("$%d", n)
+	}
+	return "?"
+}
+
+// Claim records key (a qsessions stored key) as imported at now and
+// reports whether this call recorded it: false when it was already there,
+// so the caller imports nothing. Concurrent claims of one key in
+// transactions get true once: the others wait for the first transaction
+// and then see its row (or, if it rolled back, claim it themselves). For
+// the fallback's one-session imports. Cost: one INSERT by primary key.
+func (l *Ledger) Claim(ctx context.Context, db Execer, key string, now time.Time) (bool, error) {
+	var q string
+	switch l.dialect {
+	case "mysql":
+		q = "INSERT IGNORE INTO " + LedgerTable + " (session_key, imported_at) VALUES (?, ?)"
+	default:
+		q = "INSERT INTO " + LedgerTable + " (session_key, imported_at) VALUES (" + l.ph(1) + ", " + l.ph(2) + ") ON CONFLICT (session_key) DO NOTHING"
+	}
+	res, err := db.ExecContext(ctx, q, key, l.timeArg(now))
+	if err != nil {
+		return false, fmt.Errorf("django: recording an import in %s: %w", LedgerTable, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("django: recording an import in %s: %w", LedgerTable, err)
+	}
+	return n == 1, nil
+}
+
+// Imported returns which of keys the ledger holds. For the importer's
+// batches: skip those, then Record the rest in the same transaction as
+// their sessions. Cost: one SELECT by primary key for up to len(keys) keys
+// (keep batches within the database's parameter limit: 999 on old SQLite).
+func (l *Ledger) Imported(ctx context.Context, q Querier, keys []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	var b strings.Builder
+	b.WriteString("SELECT session_key FROM " + LedgerTable + " WHERE session_key IN (")
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(l.ph(i + 1))
+		args[i] = k
+	}
+	b.WriteString(")")
+	rows, err := q.QueryContext(ctx, b.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("django: reading %s: %w", LedgerTable, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("django: reading %s: %w", LedgerTable, err)
+		}
+		out[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("django: reading %s: %w", LedgerTable, err)
+	}
+	return out, nil
+}
+
+// Record records keys as imported at now with one multi-row INSERT. A key
+// already there is an error (a concurrent importer got it first: roll the
+// batch back and run it again). Cost: one INSERT of len(keys) rows.
+func (l *Ledger) Record(ctx context.Context, db Execer, keys []string, now time.Time) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + LedgerTable + " (session_key, imported_at) VALUES ")
+	args := make([]any, 0, 2*len(keys))
+	t := l.timeArg(now)
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(" + l.ph(2*i+1) + ", " + l.ph(2*i+2) + ")")
+		args = append(args, k, t)
+	}
+	if _, err := db.ExecContext(ctx, b.String(), args...); err != nil {
+		return fmt.Errorf("django: recording %d imports in %s: %w", len(keys), LedgerTable, err)
+	}
+	return nil
+}
+
+func (l *Ledger) timeArg(now time.Time) any {
+	now = now.UTC()
+	if l.dialect == "sqlite3" {
+		return now.Format("2006-01-02 15:04:05.000000")
+	}
+	return now
+}
