@@ -69,9 +69,10 @@ type DB struct {
 // NewDB returns the db backend over store.
 func NewDB(store Store) *DB { return &DB{Store: store} }
 
-// Load is one indexed SELECT.
+// Load is one indexed SELECT, tried once more when it failed on a stale
+// pooled connection (after a database restart, say).
 func (b *DB) Load(ctx context.Context, key string, now time.Time) (*Record, error) {
-	return b.Store.Get(ctx, key, now)
+	return readOnce(ctx, func() (*Record, error) { return b.Store.Get(ctx, key, now) })
 }
 
 // Create inserts rec under a fresh token; on a key conflict it draws another
@@ -133,19 +134,19 @@ func (b *DB) Delete(ctx context.Context, keys ...string) (int, error) {
 	return b.Store.Delete(ctx, keys...)
 }
 
-// UserSessions is one indexed SELECT.
+// UserSessions is one indexed SELECT, retried once like Load.
 func (b *DB) UserSessions(ctx context.Context, userID any, now time.Time) ([]*Record, error) {
-	return b.Store.UserSessions(ctx, userID, now)
+	return readOnce(ctx, func() ([]*Record, error) { return b.Store.UserSessions(ctx, userID, now) })
 }
 
-// ExcessKeys is one indexed SELECT of keys.
+// ExcessKeys is one indexed SELECT of keys, retried once like Load.
 func (b *DB) ExcessKeys(ctx context.Context, userID any, now time.Time, keep int) ([]string, error) {
-	return b.Store.ExcessKeys(ctx, userID, now, keep)
+	return readOnce(ctx, func() ([]string, error) { return b.Store.ExcessKeys(ctx, userID, now, keep) })
 }
 
-// Find is one primary-key range SELECT.
+// Find is one primary-key range SELECT, retried once like Load.
 func (b *DB) Find(ctx context.Context, publicID string) ([]*Record, error) {
-	return b.Store.Find(ctx, publicID)
+	return readOnce(ctx, func() ([]*Record, error) { return b.Store.Find(ctx, publicID) })
 }
 
 // ClearExpired deletes expired rows BatchSize at a time until none is left:

@@ -10,6 +10,26 @@
 // go-sqlite3 DSN with foreign keys on, WAL, a busy timeout and immediate
 // write transactions. No driver name is registered with database/sql: the
 // connectors are opened with sql.OpenDB, so an app may register any name.
+//
+// # Pool and timeouts
+//
+// database/sql's defaults (no limit on open connections, two idle ones, no
+// connect timeout) let a stuck database take every connection the server
+// allows and churn new ones when it comes back. Open sets instead, each
+// overridable by a query parameter of the URL (removed before the driver
+// sees the URL):
+//
+//	max_open_conns=20       DefaultMaxOpenConns: more requests wait for a connection (bounded by their context)
+//	max_idle_conns=20       as many as may be open, so a busy app does not reconnect
+//	conn_max_lifetime=30m   DefaultConnMaxLifetime: connections are renewed (fail-overs, server restarts)
+//	conn_max_idle_time=5m   DefaultConnMaxIdleTime: idle connections close after a quiet spell
+//	connect_timeout=5       seconds (Postgres); MySQL's own timeout=5s the same
+//
+// MySQL and MariaDB connections also set lock_wait_timeout and
+// innodb_lock_wait_timeout to 10 s (overridable as URL parameters): a
+// request whose context ended stops waiting on the client side at once,
+// and these end its statement on the server soon after instead of a year
+// later. SQLite ignores the pool settings but max_open_conns.
 package dburl
 
 import (
@@ -20,6 +40,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,31 +80,113 @@ func Redact(u string) string {
 	return p.Redacted()
 }
 
-// Open parses rawURL and opens a pool with sql.OpenDB. It does not connect;
-// call Ping to find out whether the server is there. Cost: parsing only.
+// Defaults of the pool (see the package doc for the URL parameters).
+const (
+	DefaultMaxOpenConns    = 20
+	DefaultConnMaxLifetime = 30 * time.Minute
+	DefaultConnMaxIdleTime = 5 * time.Minute
+	DefaultConnectTimeout  = 5 * time.Second
+)
+
+// pool is the pool settings of a URL.
+type pool struct {
+	maxOpen, maxIdle  int
+	lifetime, idleTTL time.Duration
+}
+
+// takePool removes the pool parameters from u's query and returns them
+// with the defaults filled in, or an error naming a bad value.
+func takePool(u *url.URL) (pool, error) {
+	p := pool{maxOpen: DefaultMaxOpenConns, maxIdle: -1, lifetime: DefaultConnMaxLifetime, idleTTL: DefaultConnMaxIdleTime}
+	q := u.Query()
+	for _, f := range []struct {
+		name string
+		n    *int
+		d    *time.Duration
+	}{
+		{"max_open_conns", &p.maxOpen, nil},
+		{"max_idle_conns", &p.maxIdle, nil},
+		{"conn_max_lifetime", nil, &p.lifetime},
+		{"conn_max_idle_time", nil, &p.idleTTL},
+	} {
+		v := q.Get(f.name)
+		if v == "" {
+			continue
+		}
+		q.Del(f.name)
+		if f.n != nil {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return p, fmt.Errorf("dburl: %s=%q: want a whole number of at least 1", f.name, v)
+			}
+			*f.n = n
+			continue
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return p, fmt.Errorf("dburl: %s=%q: want a duration such as 30m (0 for none)", f.name, v)
+		}
+		*f.d = d
+	}
+	if p.maxIdle < 0 || p.maxIdle > p.maxOpen {
+		p.maxIdle = p.maxOpen
+	}
+	u.RawQuery = q.Encode()
+	return p, nil
+}
+
+func (p pool) apply(db *sql.DB) {
+	db.SetMaxOpenConns(p.maxOpen)
+	db.SetMaxIdleConns(p.maxIdle)
+	db.SetConnMaxLifetime(p.lifetime)
+	db.SetConnMaxIdleTime(p.idleTTL)
+}
+
+// Open parses rawURL and opens a pool with sql.OpenDB, with the pool
+// settings and timeouts of the package doc. It does not connect; call Ping
+// to find out whether the server is there. Cost: parsing only.
 func Open(rawURL string) (*DB, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("dburl: parsing the database URL: %v", errors.Unwrap(err))
 	}
+	p, err := takePool(u)
+	if err != nil {
+		return nil, err
+	}
+	var db *DB
 	switch u.Scheme {
 	case "postgres", "postgresql":
-		return openPostgres(u)
+		db, err = openPostgres(u)
 	case "mysql", "maria", "mariadb":
-		return openMySQL(u)
+		db, err = openMySQL(u)
 	case "sqlite", "sqlite3", "file":
-		return openSQLite(u)
+		db, err = openSQLite(u)
 	case "":
 		return nil, fmt.Errorf("%w: %q has no scheme", ErrScheme, Redact(rawURL))
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrScheme, u.Scheme+"://")
 	}
+	if err != nil {
+		return nil, err
+	}
+	if db.Dialect == dialect.SQLite {
+		if u.Query().Get("mode") != "memory" {
+			db.SQL.SetMaxOpenConns(p.maxOpen)
+		}
+		return db, nil
+	}
+	p.apply(db.SQL)
+	return db, nil
 }
 
 func openPostgres(u *url.URL) (*DB, error) {
 	cfg, err := pgx.ParseConfig(u.String())
 	if err != nil {
 		return nil, fmt.Errorf("dburl: postgres URL %q: %w", u.Redacted(), err)
+	}
+	if u.Query().Get("connect_timeout") == "" {
+		cfg.ConnectTimeout = DefaultConnectTimeout
 	}
 	schema := ""
 	if sp := cfg.RuntimeParams["search_path"]; sp != "" {
@@ -125,11 +228,20 @@ func openMySQL(u *url.URL) (*DB, error) {
 		cfg.Timeout = d
 	}
 	if cfg.Timeout == 0 {
-		cfg.Timeout = 10 * time.Second
+		cfg.Timeout = DefaultConnectTimeout
 	}
 	// Times are sent as UTC literals and read back as UTC, whatever the
-	// server's time zone.
-	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
+	// server's time zone. A statement waiting on a lock ends on the server
+	// after 10 s, long after its request gave up (see the package doc).
+	cfg.Params = map[string]string{"time_zone": "'+00:00'", "lock_wait_timeout": "10", "innodb_lock_wait_timeout": "10"}
+	for _, k := range []string{"lock_wait_timeout", "innodb_lock_wait_timeout"} {
+		if v := q.Get(k); v != "" {
+			if n, err := strconv.Atoi(v); err != nil || n < 1 {
+				return nil, fmt.Errorf("dburl: mysql URL %s=%q: want whole seconds", k, v)
+			}
+			cfg.Params[k] = v
+		}
+	}
 	c, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("dburl: mysql URL %q: %w", u.Redacted(), err)
