@@ -78,6 +78,7 @@ func newBenchEnv(b *testing.B, db *testutil.DB, kind string) *benchEnv {
 		b.Cleanup(func() { mc.Close() })
 		c, err := backend.NewCachedDB(store, mc, backend.CachedOptions{
 			Prefix: testutil.MemcachedPrefix(b),
+			Keys:   testutil.CacheKeys, // authenticated entries, the default for a shared cache
 		})
 		if err != nil {
 			b.Fatal(err)

@@ -27,7 +27,7 @@ func init() {
 		case "cached_db/local":
 			cache = backend.NewLocalCache(0)
 		}
-		c, err := backend.NewCachedDB(store, cache, backend.CachedOptions{Prefix: testutil.MemcachedPrefix(t), TTL: time.Minute})
+		c, err := backend.NewCachedDB(store, cache, backend.CachedOptions{Prefix: testutil.MemcachedPrefix(t), TTL: time.Minute, Keys: testutil.CacheKeys})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +63,21 @@ type CachedOptions struct {
 	// UserIDCodec encodes user IDs of types CachedDB does not know (see
 	// UserIDCodec); nil means only the built-in types are cached.
 	UserIDCodec UserIDCodec
+	// Keys authenticate every cache entry (sessions, tombstones, conflict
+	// markers) with HMAC-SHA256 over the cache key and the entry: someone
+	// who can write to memcached cannot forge a session or move one to
+	// another key. The first key signs, every key verifies, so keys rotate
+	// without a cold cache: add the new key second, deploy, move it first,
+	// deploy, drop the old one after a TTL. Each key is at least MinKeyLen
+	// random bytes, the same in every process of the app. Required for a
+	// network cache (anything but LocalCache) unless UnauthenticatedCache;
+	// optional for LocalCache. Cost: one HMAC of the entry per cache read and
+	// write (about a microsecond for a typical session).
+	Keys [][]byte
+	// UnauthenticatedCache lets a network cache run without Keys: entries
+	// are then trusted as they are, as Django's cached_db does. Only for a
+	// cache no one else can write to.
+	UnauthenticatedCache bool
 	// Rand, BatchSize and Progress are those of DB: the token source (nil:
 	// crypto/rand), the cleanup batch size (0: DefaultBatchSize) and the
 	// cleanup progress callback.
@@ -87,6 +103,11 @@ type CacheStats struct {
 	// Conflicts: saves that found a concurrent save's entry in the cache
 	// and left a conflict marker (StaleTTL) for the next load to replace.
 	Conflicts uint64
+	// BadEntries: cache values whose tag no key verified (forged, copied
+	// from another key, cut short, or written with a key since dropped):
+	// never served and never filled over; each is also in Misses. Logged
+	// as a possible attack.
+	BadEntries uint64
 	// Purges: keys worked off the purge list (tombstoned after a failure).
 	Purges uint64
 	// PurgePending is the purge list's current length.
@@ -105,12 +126,15 @@ type CacheStats struct {
 // clearing expired ones go to the database only (expired entries are never
 // served: their TTL ends with the session, and a hit is checked against now).
 //
-// Cache entries are either a session (a version byte and a compact binary
-// Record) or a tombstone, under Prefix + key. Every entry has a TTL of at
-// most TTL and never past the session's expiry. CachedDB is the Store's
-// Invalidator (NewCachedDB sets it), so sessions ended through ent outside
-// the session API (deletes by predicate, updates, deleted users) get
-// tombstones too.
+// Cache entries are a session (a version byte and a compact binary
+// Record), a tombstone or a conflict marker, under Prefix + key, each
+// authenticated with Keys (HMAC-SHA256 over the cache key and the entry): a
+// value that does not verify is never served and never filled over, so
+// write access to memcached is not enough to become a user. Every entry has
+// a TTL of at most TTL and never past the session's expiry. CachedDB is one
+// of the Store's Invalidators (NewCachedDB adds it), so sessions ended
+// through ent outside the session API (deletes by predicate, updates,
+// deleted users) get tombstones too.
 //
 // # A revoked session is never served once the revoke has returned
 //
@@ -118,30 +142,33 @@ type CacheStats struct {
 // deletes the row, then writes a tombstone under the session's own key with
 // Set (unconditional) for TTL. No write can replace a tombstone while it
 // lives:
-//   - a fill uses Add, which fails on any entry, the tombstone included;
+//   - a fill uses Add, which fails on any entry, the tombstone included, or
+//     CompareAndSwap against the conflict marker its own Get returned (a
+//     tombstone written after that Get changes the cas token);
 //   - Save updates the cache only with CompareAndSwap against the entry its
-//     own Get returned (a tombstone written after that Get changes the cas
-//     token, so the swap fails), or with Add when its Get found nothing, and
-//     leaves a tombstone it finds alone; a conflict of either kind makes it
-//     write a tombstone itself;
+//     own Get returned, or with Add when its Get found nothing, and leaves
+//     a tombstone (or a marker) it finds alone; a conflict of either kind
+//     makes it write a conflict marker, again by CompareAndSwap;
 //   - Set is only ever used to write tombstones.
 //
 // So after the revoke returned, a Load finds the tombstone (and asks the
 // database, which no longer has the row, and does not fill), or finds
 // nothing (and asks the database). The dangerous order, a request that
 // loaded the row before the revoke filling the cache after it, meets the
-// tombstone and its Add fails. A Save whose UPDATE comes after the revoke's
-// DELETE fails with ErrSessionInterrupted and writes nothing to the cache; one
-// whose UPDATE came first either wrote its entry before the tombstone (which
-// overwrites it) or fails its swap or Add against the tombstone.
+// tombstone and its Add or swap fails. A Save whose UPDATE comes after the
+// revoke's DELETE fails with ErrSessionInterrupted and writes nothing to the
+// cache; one whose UPDATE came first either wrote its entry before the
+// tombstone (which overwrites it) or fails its swap or Add against the
+// tombstone. A conflict marker holds no session: a load that finds one asks
+// the database first, so it can never revive a revoked session.
 //
 // What the tombstone cannot cover is bounded by the TTL:
 //   - memcached may evict a tombstone early under memory pressure (and a
 //     tombstone ends after TTL). A fill whose database read preceded the
 //     revoke could then land; so every cache write of a session (fill,
 //     create, rotate, save) is dropped when TTL/2 or more passed since its
-//     database step began (Save writes a tombstone instead), and any entry
-//     lives at most TTL.
+//     database step began (Save swaps in a conflict marker instead), and
+//     any entry lives at most TTL.
 //   - a cache that is down, slow or refusing loses the tombstone. The key
 //     goes on this process's purge list: its loads skip the cache (database
 //     only) until the tombstone has been written, which a background
@@ -187,10 +214,12 @@ type CachedDB struct {
 	maxPur int
 	purInt time.Duration
 	codec  UserIDCodec
+	mac    *macer
 	epoch  time.Time
 	remove func() // removes c from the Store's Invalidators
 
-	hits, misses, errs, fallbacks, purges, conflicts atomic.Uint64
+	hits, misses, errs, fallbacks, purges, conflicts, bad atomic.Uint64
+	badLog                                                atomic.Int64 // monotonic ns of the last bad-entry log line
 
 	pmu       sync.Mutex
 	purge     map[string]struct{}
@@ -243,6 +272,13 @@ func NewCachedDB(store Store, cache Cache, opts CachedOptions) (*CachedDB, error
 	if opts.PurgeInterval == 0 {
 		opts.PurgeInterval = DefaultPurgeInterval
 	}
+	if _, local := cache.(*LocalCache); len(opts.Keys) == 0 && !local && !opts.UnauthenticatedCache {
+		return nil, ErrNoCacheKeys
+	}
+	mac, err := newMacer(opts.Keys)
+	if err != nil {
+		return nil, err
+	}
 	c := &CachedDB{
 		db:     DB{Store: store, Rand: opts.Rand, BatchSize: opts.BatchSize, Progress: opts.Progress},
 		cache:  cache,
@@ -253,10 +289,12 @@ func NewCachedDB(store Store, cache Cache, opts CachedOptions) (*CachedDB, error
 		maxPur: opts.MaxPurge,
 		purInt: opts.PurgeInterval,
 		codec:  opts.UserIDCodec,
+		mac:    mac,
 		epoch:  time.Now(),
 		purge:  map[string]struct{}{},
 	}
 	c.lastLog.Store(-int64(c.logInt)) // the first failure is logged at once
+	c.badLog.Store(-int64(c.logInt))
 	c.remove = store.AddInvalidator(c)
 	return c, nil
 }
@@ -281,6 +319,7 @@ func (c *CachedDB) Stats() CacheStats {
 		Errors:       c.errs.Load(),
 		Fallbacks:    c.fallbacks.Load(),
 		Conflicts:    c.conflicts.Load(),
+		BadEntries:   c.bad.Load(),
 		Purges:       c.purges.Load(),
 		PurgePending: int(c.purgeLen.Load()),
 		Distrusted:   c.mono() < c.distrust.Load(),
@@ -337,9 +376,18 @@ func (c *CachedDB) Load(ctx context.Context, key string, now time.Time) (*Record
 		return c.db.Load(ctx, key, now)
 	}
 	start := time.Now()
-	val, cas, err := c.cache.Get(ctx, c.cacheKey(key))
+	ck := c.cacheKey(key)
+	val, cas, err := c.cache.Get(ctx, ck)
 	switch {
 	case err == nil:
+		val, ok := c.mac.open(ck, val)
+		if !ok {
+			// Forged or corrupt: the database answers, nothing is filled
+			// over it.
+			c.badEntry("load")
+			c.misses.Add(1)
+			return c.db.Load(ctx, key, now)
+		}
 		if len(val) > 0 && val[0] == entryRecordV1 {
 			rec, derr := decodeRecord(key, val[1:], c.codec)
 			if derr != nil {
@@ -404,11 +452,13 @@ func (c *CachedDB) fill(ctx context.Context, rec *Record, now, start time.Time, 
 		c.failed("encode", err)
 		return
 	}
+	ck := c.cacheKey(rec.Key)
+	val = c.mac.seal(ck, val)
 	ctx = context.WithoutCancel(ctx)
 	if cas != 0 {
-		err = c.cache.CompareAndSwap(ctx, c.cacheKey(rec.Key), val, cas, ttl)
+		err = c.cache.CompareAndSwap(ctx, ck, val, cas, ttl)
 	} else {
-		err = c.cache.Add(ctx, c.cacheKey(rec.Key), val, ttl)
+		err = c.cache.Add(ctx, ck, val, ttl)
 	}
 	if !cacheAnswer(err) {
 		c.failed("add", err)
@@ -434,7 +484,7 @@ func (c *CachedDB) tombstone(ctx context.Context, key string) {
 	if !ValidKey(key) {
 		return
 	}
-	if err := c.cache.Set(ctx, c.cacheKey(key), tombstone, c.ttl); err != nil {
+	if err := c.setTombstone(ctx, key); err != nil {
 		c.failed("tombstone", err)
 		c.addPurge(key)
 		return
@@ -448,6 +498,25 @@ func (c *CachedDB) tombstone(ctx context.Context, key string) {
 		}
 		c.pmu.Unlock()
 	}
+}
+
+// setTombstone writes the (sealed) tombstone of key for a TTL.
+func (c *CachedDB) setTombstone(ctx context.Context, key string) error {
+	ck := c.cacheKey(key)
+	return c.cache.Set(ctx, ck, c.mac.seal(ck, slices.Clone(tombstone)), c.ttl)
+}
+
+// badEntry counts a value whose tag did not verify and logs it, at most
+// once per LogInterval, as a possible attack.
+func (c *CachedDB) badEntry(op string) {
+	n := c.bad.Add(1)
+	now := c.mono()
+	last := c.badLog.Load()
+	if now-last < int64(c.logInt) || !c.badLog.CompareAndSwap(last, now) {
+		return
+	}
+	c.log.Error("qsessions: a session cache entry failed authentication; not served (forged or corrupt entry, or a cache key not in CachedOptions.Keys): possible attack on the cache",
+		"op", op, "bad_entries_total", n)
 }
 
 // addPurge puts key on the purge list; when the list is full, the whole
@@ -515,7 +584,7 @@ func (c *CachedDB) Purge(ctx context.Context) int {
 		if ctx.Err() != nil {
 			break
 		}
-		if err := c.cache.Set(ctx, c.cacheKey(k), tombstone, c.ttl); err != nil {
+		if err := c.setTombstone(ctx, k); err != nil {
 			c.failed("purge", err)
 			continue
 		}
@@ -607,6 +676,11 @@ func (c *CachedDB) writeSaved(ctx context.Context, rec *Record, now, start time.
 		var cur *Record
 		switch {
 		case err == nil:
+			var ok bool
+			if val, ok = c.mac.open(ck, val); !ok {
+				c.badEntry("save")
+				return // never written over: it expires, or a revoke's Set replaces it
+			}
 			if len(val) == 0 || val[0] != entryRecordV1 {
 				return // a tombstone, a conflict marker (or a newer format): it stays
 			}
@@ -630,7 +704,7 @@ func (c *CachedDB) writeSaved(ctx context.Context, rec *Record, now, start time.
 			conflict = true
 		}
 		if conflict {
-			err = c.cache.CompareAndSwap(ctx, ck, staleMarker, cas, StaleTTL)
+			err = c.cache.CompareAndSwap(ctx, ck, c.mac.seal(ck, slices.Clone(staleMarker)), cas, StaleTTL)
 		} else {
 			var enc []byte
 			if enc, err = c.entryFor(rec.Key, out, cur, now, touch); enc == nil {
@@ -640,6 +714,7 @@ func (c *CachedDB) writeSaved(ctx context.Context, rec *Record, now, start time.
 				}
 				return
 			}
+			enc = c.mac.seal(ck, enc)
 			if cur != nil {
 				err = c.cache.CompareAndSwap(ctx, ck, enc, cas, c.entryTTL(out, now))
 			} else {

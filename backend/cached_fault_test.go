@@ -419,7 +419,7 @@ func TestCachedFailurePolicy(t *testing.T) {
 	cc := &countingCache{Cache: fc}
 	logs := &logCounter{}
 	clock := testutil.NewClock()
-	c, err := backend.NewCachedDB(store, cc, backend.CachedOptions{Logger: slog.New(logs),
+	c, err := backend.NewCachedDB(store, cc, backend.CachedOptions{Keys: testutil.CacheKeys, Logger: slog.New(logs),
 		LogInterval: time.Hour, PurgeInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -504,7 +504,7 @@ func TestCachedPurgeOverflow(t *testing.T) {
 	cc := &countingCache{Cache: fc}
 	var logs bytes.Buffer
 	clock := testutil.NewClock()
-	c, err := backend.NewCachedDB(store, cc, backend.CachedOptions{TTL: time.Second, MaxPurge: 2,
+	c, err := backend.NewCachedDB(store, cc, backend.CachedOptions{Keys: testutil.CacheKeys, TTL: time.Second, MaxPurge: 2,
 		PurgeInterval: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)

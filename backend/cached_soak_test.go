@@ -37,6 +37,9 @@ func newProc(t *testing.T, db *testutil.DB, clock *testutil.Clock, create bool, 
 	t.Cleanup(func() { mc.Close() })
 	p.mc = mc
 	p.cache = &countingCache{Cache: mc}
+	if co.Keys == nil && !co.UnauthenticatedCache {
+		co.Keys = testutil.CacheKeys
+	}
 	if p.c, err = backend.NewCachedDB(p.store, p.cache, co); err != nil {
 		t.Fatal(err)
 	}

@@ -151,6 +151,9 @@ func (e *env) attach(t *testing.T, kind string, cache backend.Cache, opts backen
 	}
 	e.prefix = opts.Prefix
 	e.cache = &countingCache{Cache: cache}
+	if opts.Keys == nil && !opts.UnauthenticatedCache {
+		opts.Keys = testutil.CacheKeys
+	}
 	c, err := backend.NewCachedDB(e.store, e.cache, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +242,7 @@ func (e *env) rawEntry(t *testing.T, key string) ([]byte, error) {
 func (e *env) isTombstone(t *testing.T, key string) bool {
 	t.Helper()
 	v, err := e.rawEntry(t, key)
-	return err == nil && len(v) == 1 && v[0] == 0
+	return err == nil && (len(v) == 1 || len(v) == 1+backend.MACLen) && v[0] == 0
 }
 
 func sameRecord(t *testing.T, what string, got, want *backend.Record) {
@@ -803,7 +806,7 @@ func TestCachedUserIDTypes(t *testing.T) {
 	store := backend.NewMemStore()
 	cc := &countingCache{Cache: backend.NewLocalCache(100)}
 	clock := testutil.NewClock()
-	c, err := backend.NewCachedDB(store, cc, backend.CachedOptions{UserIDCodec: appIDCodec{},
+	c, err := backend.NewCachedDB(store, cc, backend.CachedOptions{Keys: testutil.CacheKeys, UserIDCodec: appIDCodec{},
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -131,10 +131,7 @@ func New(m *qsessions.Manager, opts Options) func(http.Handler) http.Handler {
 	logs := &ratelog.Limiter{}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			var token string
-			if ck, err := r.Cookie(c.Name); err == nil {
-				token = ck.Value
-			}
+			token := cookieValue(r.Header, c.Name)
 			s := m.StartAddr(r.Context(), token, ClientIP(r, opts.TrustedProxies), r.UserAgent())
 			r = r.WithContext(qsessions.NewContext(r.Context(), s))
 			sw := &responseWriter{ResponseWriter: w, s: s, r: r, opts: &opts, logs: logs}
@@ -253,3 +250,41 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // Unwrap gives http.ResponseController the underlying writer.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// maxCookies is net/http's limit on the cookies of a request (its
+// httpcookiemaxnum default): past it, the request has no session cookie,
+// as http.Request.Cookie would report none.
+const maxCookies = 3000
+
+// cookieValue returns the value of the first cookie called name in the
+// request's Cookie headers ("" when there is none, or when the request sends
+// more than maxCookies cookies), with the quotes around a quoted value
+// removed; the session layer checks its shape. It is http.Request.Cookie
+// without allocations: Cookie builds a slice and a *http.Cookie for the
+// match, two of the five allocations an untouched request costs otherwise
+// (BenchmarkSessions/*/RequestUntouched: 7 instead of 5).
+func cookieValue(h http.Header, name string) string {
+	lines := h["Cookie"]
+	n := 0
+	for _, line := range lines {
+		n += strings.Count(line, ";") + 1
+	}
+	if n > maxCookies {
+		return ""
+	}
+	for _, line := range lines {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+			if strings.TrimSpace(k) != name {
+				continue
+			}
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			return v
+		}
+	}
+	return ""
+}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -58,6 +59,7 @@ type app struct {
 	mc        *backend.Memcache
 	pages     *pages.Pages
 	users     []demoUser
+	notes     []string // said at start-up
 	logs      ratelog.Limiter
 	cacheDesc string
 	handler   http.Handler
@@ -97,6 +99,10 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 	a.client = ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, db.SQL)))
 	store := ent.NewSessionStore(a.client)
 	var cache backend.Cache
+	keys, err := backend.ParseCacheKeys(os.Getenv(backend.CacheKeysEnv))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", backend.CacheKeysEnv, err)
+	}
 	if cfg.Memcache != "" {
 		servers := strings.Split(cfg.Memcache, ",")
 		for i := range servers {
@@ -108,11 +114,22 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 		}
 		cache = a.mc
 		a.cacheDesc = "cached_db on memcached " + strings.Join(servers, ",")
+		if len(keys) == 0 {
+			// Entries in a shared cache must be authenticated. A key made
+			// for this run works for this process only: another process
+			// (or the next start) cannot read its entries, so they are
+			// misses, not errors.
+			key := make([]byte, backend.MinKeyLen)
+			rand.Read(key)
+			keys = [][]byte{key}
+			a.notes = append(a.notes, fmt.Sprintf("no %s set: generated a cache key for this run only; "+
+				"set %s to the same hex key(s) in every process that shares the cache", backend.CacheKeysEnv, backend.CacheKeysEnv))
+		}
 	} else {
 		cache = backend.NewLocalCache(0)
 		a.cacheDesc = "cached_db on the in-process cache"
 	}
-	b, err := backend.NewCachedDB(store, cache, backend.CachedOptions{Prefix: "qsessions-demo:"})
+	b, err := backend.NewCachedDB(store, cache, backend.CachedOptions{Prefix: "qsessions-demo:", Keys: keys})
 	if err != nil {
 		return nil, err
 	}

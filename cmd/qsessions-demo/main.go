@@ -15,6 +15,10 @@
 //	--memcache HOST:PORT,...  use memcached instead of the in-process cache
 //	--geoip-dir DIR           show locations from the GeoIP2/GeoLite2 databases in DIR
 //	--trusted-proxies CIDR,... believe X-Forwarded-For from these peers
+//
+// QSESSIONS_CACHE_KEYS (comma-separated hex, 32 bytes or more each)
+// authenticates the cache entries; with --memcache and no keys, the demo
+// generates one for the run and says so.
 package main
 
 import (
@@ -71,6 +75,9 @@ func serve(ctx context.Context, cfg config, out io.Writer) error {
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
+	}
+	for _, n := range a.notes {
+		fmt.Fprintln(out, "note:", n)
 	}
 	fmt.Fprintf(out, "qsessions demo on http://%s (database %s, %s)\n", ln.Addr(), a.dbURL, a.cacheDesc)
 	a.m.StartCleaner(ctx)

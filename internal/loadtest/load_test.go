@@ -70,7 +70,7 @@ func newServer(t *testing.T, pgURL string, mcAddrs []string) *server {
 	t.Cleanup(func() { mc.Close() })
 	store := ent.NewSessionStore(client)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cache, err := backend.NewCachedDB(store, mc, backend.CachedOptions{TTL: time.Minute, Logger: quiet})
+	cache, err := backend.NewCachedDB(store, mc, backend.CachedOptions{TTL: time.Minute, Logger: quiet, Keys: testutil.CacheKeys})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -283,3 +283,7 @@ func (p *MemcachedProc) Restart() {
 }
 
 func (p *MemcachedProc) cleanup() { p.kill() }
+
+// CacheKeys are the CachedOptions.Keys tests authenticate cache entries
+// with: fixed, so several processes of a test share them.
+var CacheKeys = [][]byte{[]byte("qsessions test cache key, 32+ bytes long")}
