@@ -1,0 +1,60 @@
+package dbsc_test
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/qsessions/qsessions/dbsc"
+)
+
+func TestCredential(t *testing.T) {
+	secret := bytes.Repeat([]byte{7}, dbsc.SecretLen)
+	other := bytes.Repeat([]byte{8}, dbsc.SecretLen)
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	exp := now.Add(dbsc.DefaultCredentialTTL)
+	v, err := dbsc.MintCredential(secret, exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v) < 56 || len(v) > 60 || strings.ContainsAny(v, `";, \`) {
+		t.Fatalf("credential %q: not a plain cookie value of 56-60 characters", v)
+	}
+	skew := dbsc.DefaultClockSkew
+	check := func(name string, secret []byte, v string, at time.Time, want error) {
+		t.Helper()
+		if err := dbsc.VerifyCredential(secret, v, at, skew); !errors.Is(err, want) || (want == nil && err != nil) {
+			t.Errorf("%s: %v, want %v", name, err, want)
+		}
+	}
+	check("fresh", secret, v, now, nil)
+	check("at expiry", secret, v, exp, nil)
+	check("4 s past expiry (skew)", secret, v, exp.Add(4*time.Second), nil)
+	check("6 s past expiry", secret, v, exp.Add(6*time.Second), dbsc.ErrCredentialExpired)
+	check("other secret", other, v, now, dbsc.ErrCredentialInvalid)
+	check("short secret", secret[:16], v, now, dbsc.ErrCredentialInvalid)
+	check("empty", secret, "", now, dbsc.ErrNoCredential)
+	// A forged later expiry breaks the MAC.
+	i := strings.LastIndexByte(v, '.')
+	later := "1." + "9999999999" + v[i:]
+	check("forged expiry", secret, later, now, dbsc.ErrCredentialInvalid)
+	for _, bad := range []string{"1.", "1..", "x", "2" + v[1:], "1.+" + v[2:], "1.0" + v[2:], "1.-5" + v[i:], v + "=", v[:len(v)-1], strings.Repeat("1", 200), "1." + v[2:i] + ".not base64!"} {
+		check("malformed "+bad, secret, bad, now, dbsc.ErrCredentialInvalid)
+	}
+	if _, err := dbsc.MintCredential(secret[:31], exp); err == nil {
+		t.Error("MintCredential with a short secret")
+	}
+}
+
+func BenchmarkVerifyCredential(b *testing.B) {
+	secret := bytes.Repeat([]byte{7}, dbsc.SecretLen)
+	now := time.Now()
+	v, _ := dbsc.MintCredential(secret, now.Add(time.Minute))
+	for b.Loop() {
+		if dbsc.VerifyCredential(secret, v, now, time.Second) != nil {
+			b.Fatal("invalid")
+		}
+	}
+}
