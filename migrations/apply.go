@@ -20,8 +20,6 @@ import (
 	"ariga.io/atlas/sql/schema"
 	"ariga.io/atlas/sql/sqlite"
 	"entgo.io/ent/dialect"
-
-	"github.com/qsessions/qsessions/dburl"
 )
 
 // LockName is the name of the lock Apply holds while it runs: the atlas
@@ -66,12 +64,27 @@ var (
 	ErrChecksum = errors.New("the migration directory does not match its atlas.sum")
 )
 
-// Options tune Apply and ReadStatus; the zero value is the CLI's defaults.
+// Options tune Apply and ReadStatus; the zero value is the CLI's defaults
+// for a URL that names no schema.
 type Options struct {
+	// Schema is the schema the connection works in, what the atlas CLI's
+	// URL says: the first entry of search_path (Postgres), the database
+	// (MySQL); SQLite always works in "main". "" means the URL names none:
+	// then, as with the CLI, the revision table lives in
+	// DefaultRevisionsSchema and the clean-database check of a first apply
+	// looks at every schema. An app that also runs the atlas CLI (or
+	// `qsessions migrate`) on the same database gives the schema its URL
+	// names, so both keep one revision table: dburl.DB.Schema is that
+	// value for a URL opened with package dburl.
+	Schema string
+	// URL is the database's URL without its password (dburl.DB.URL), used
+	// in messages and, for an in-memory SQLite database ("mode=memory"),
+	// to name the lock as the CLI does. Optional.
+	URL string
 	// RevisionsSchema is the schema (MySQL: database) that holds the
 	// revision table, the CLI's --revisions-schema. "" means the CLI's
-	// rule: the URL's schema (Postgres search_path, MySQL database, SQLite
-	// main) or, when the URL names none, DefaultRevisionsSchema.
+	// rule: Schema (SQLite: main) or, when that is "",
+	// DefaultRevisionsSchema.
 	RevisionsSchema string
 	// AllowDirty lets the first apply run on a database that already holds
 	// tables (the CLI's --allow-dirty).
@@ -91,6 +104,11 @@ type Options struct {
 	OperatorVersion string
 	// Log, when set, receives a progress report like the CLI's.
 	Log io.Writer
+	// SessionCheck says whether Apply and ReadStatus verify that
+	// qsessions_session and every column the generated Store needs exist;
+	// the zero value, CheckAuto, checks directories that mention the table.
+	// See SessionCheck.
+	SessionCheck SessionCheck
 }
 
 // Result reports what Apply did.
@@ -111,15 +129,28 @@ type Result struct {
 // transaction (Options.TxMode). dir may be any Atlas directory: Dir's
 // embedded reference ones or an app's own (migrate.NewLocalDir).
 //
-// db's Dialect and Schema decide what the URL decides for the CLI; a
-// *dburl.DB built by hand from an app's *sql.DB works (&dburl.DB{SQL: db,
-// Dialect: dialect.Postgres, Schema: "public"}). On an error the Result
-// still says which files were applied before it (it is nil when nothing
-// started). A database with nothing pending costs the lock and about ten
-// small catalog queries; each applied file costs its statements plus one
-// revision upsert per statement and two more.
-func Apply(ctx context.Context, db *dburl.DB, dir migrate.Dir, opts Options) (*Result, error) {
-	a, err := prepare(ctx, db, dir, opts)
+// db is any pool; dialectName is ent's dialect name (dialect.Postgres,
+// dialect.MySQL, dialect.SQLite; "postgresql", "maria", "mariadb" and
+// "sqlite" are accepted too). Package migrations links no database
+// driver: db comes from the app's own. Options.Schema says what the CLI's
+// URL says about the schema.
+//
+// Unless Options.SessionCheck says otherwise, Apply then verifies that
+// qsessions_session and the columns the generated Store needs exist, and
+// fails naming what is missing and how to fix it (the error wraps
+// backend.ErrNoTable). It refuses a baseline (Options.Baseline) that would
+// mark the file creating qsessions_session as applied on a database that
+// lacks the table, before it writes anything: that baseline would never
+// create it.
+//
+// On an error the Result still says which files were applied before it
+// (it is nil when nothing started). A database with nothing pending costs
+// the lock, about ten small catalog queries and the session check's one
+// (with Options.Baseline on a first apply, one inspection and one more);
+// each applied file costs its statements plus one revision upsert per
+// statement and two more.
+func Apply(ctx context.Context, db *sql.DB, dialectName string, dir migrate.Dir, opts Options) (*Result, error) {
+	a, err := prepare(ctx, db, dialectName, dir, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -131,15 +162,26 @@ func Apply(ctx context.Context, db *dburl.DB, dir migrate.Dir, opts Options) (*R
 	if err := a.checkRevisionsSchema(ctx); err != nil {
 		return nil, err
 	}
-	if err := ensureRevisionTable(ctx, db.SQL, a.drv, db.Dialect, db.Schema, a.revSchema); err != nil {
+	if err := a.checkBaseline(ctx); err != nil {
 		return nil, err
 	}
-	return a.apply(ctx)
+	if err := ensureRevisionTable(ctx, a.db, a.drv, a.dialect, a.opts.Schema, a.revSchema); err != nil {
+		return nil, err
+	}
+	res, err := a.apply(ctx)
+	if err != nil {
+		return res, err
+	}
+	if err := a.checkSessions(ctx, res); err != nil {
+		return res, err
+	}
+	return res, nil
 }
 
 // applier holds what one Apply or ReadStatus call works with.
 type applier struct {
-	db        *dburl.DB
+	db        *sql.DB
+	dialect   string // ent's name
 	dir       migrate.Dir
 	opts      Options
 	drv       migrate.Driver // on the pool
@@ -149,17 +191,16 @@ type applier struct {
 
 // prepare checks its arguments and the directory, connects and opens an
 // Atlas driver on the pool.
-func prepare(ctx context.Context, db *dburl.DB, dir migrate.Dir, opts Options) (*applier, error) {
-	if db == nil || db.SQL == nil {
+func prepare(ctx context.Context, db *sql.DB, dialectName string, dir migrate.Dir, opts Options) (*applier, error) {
+	if db == nil {
 		return nil, errors.New("migrations: no database given")
 	}
 	if dir == nil {
 		return nil, errors.New("migrations: no migration directory given")
 	}
-	switch db.Dialect {
-	case dialect.Postgres, dialect.MySQL, dialect.SQLite:
-	default:
-		return nil, fmt.Errorf("migrations: unsupported dialect %q (want %s, %s or %s)", db.Dialect, dialect.Postgres, dialect.MySQL, dialect.SQLite)
+	d, err := entDialect(dialectName)
+	if err != nil {
+		return nil, err
 	}
 	switch opts.TxMode {
 	case "":
@@ -167,6 +208,11 @@ func prepare(ctx context.Context, db *dburl.DB, dir migrate.Dir, opts Options) (
 	case TxModeFile, TxModeAll, TxModeNone:
 	default:
 		return nil, fmt.Errorf("migrations: unknown transaction mode %q (want file, all or none)", opts.TxMode)
+	}
+	switch opts.SessionCheck {
+	case CheckAuto, CheckAlways, CheckNever:
+	default:
+		return nil, fmt.Errorf("migrations: unknown SessionCheck %d (want CheckAuto, CheckAlways or CheckNever)", opts.SessionCheck)
 	}
 	if opts.AllowDirty && opts.Baseline != "" {
 		return nil, errors.New("migrations: AllowDirty (--allow-dirty) and Baseline (--baseline) exclude each other")
@@ -180,29 +226,44 @@ func prepare(ctx context.Context, db *dburl.DB, dir migrate.Dir, opts Options) (
 	if opts.OperatorVersion == "" {
 		opts.OperatorVersion = operatorVersion()
 	}
+	if d == dialect.SQLite {
+		opts.Schema = "main"
+	}
 	if err := validate(dir); err != nil {
 		return nil, err
 	}
-	if err := db.SQL.PingContext(ctx); err != nil {
-		return nil, fmt.Errorf("migrations: connecting to %s: %w", where(db), err)
+	a := &applier{db: db, dialect: d, dir: dir, opts: opts, log: &textLogger{w: opts.Log}}
+	if err := db.PingContext(ctx); err != nil {
+		return nil, fmt.Errorf("migrations: connecting to %s: %w", a.where(), err)
 	}
-	a := &applier{db: db, dir: dir, opts: opts, log: &textLogger{w: opts.Log}}
-	var err error
-	if a.drv, err = openDriver(db.Dialect, db.SQL, db.Schema); err != nil {
-		return nil, fmt.Errorf("migrations: %s: %w", where(db), err)
+	if a.drv, err = openDriver(d, db, opts.Schema); err != nil {
+		return nil, fmt.Errorf("migrations: %s: %w", a.where(), err)
 	}
-	a.revSchema, err = revisionsSchema(db, opts.RevisionsSchema)
-	if err != nil {
+	if a.revSchema, err = revisionsSchema(d, opts.Schema, opts.RevisionsSchema); err != nil {
 		return nil, err
 	}
 	return a, nil
 }
 
-func where(db *dburl.DB) string {
-	if db.URL != "" {
-		return db.URL
+// entDialect returns ent's name of a dialect given by ent's or Atlas' name.
+func entDialect(name string) (string, error) {
+	switch name {
+	case dialect.Postgres, "postgresql":
+		return dialect.Postgres, nil
+	case dialect.MySQL, "maria", "mariadb":
+		return dialect.MySQL, nil
+	case dialect.SQLite, "sqlite":
+		return dialect.SQLite, nil
 	}
-	return "the " + db.Dialect + " database"
+	return "", fmt.Errorf("migrations: unsupported dialect %q (want %s, %s or %s)", name, dialect.Postgres, dialect.MySQL, dialect.SQLite)
+}
+
+// where names the database in messages.
+func (a *applier) where() string {
+	if a.opts.URL != "" {
+		return a.opts.URL
+	}
+	return "the " + a.dialect + " database"
 }
 
 // validate checks dir against its atlas.sum and explains a mismatch.
@@ -230,8 +291,8 @@ func validate(dir migrate.Dir) error {
 }
 
 // revisionsSchema applies the CLI's rule for where the revision table is.
-func revisionsSchema(db *dburl.DB, flag string) (string, error) {
-	if db.Dialect == dialect.SQLite {
+func revisionsSchema(d, connected, flag string) (string, error) {
+	if d == dialect.SQLite {
 		if flag != "" && flag != "main" {
 			return "", fmt.Errorf("migrations: SQLite keeps the revision table in the main schema, not %q", flag)
 		}
@@ -240,8 +301,8 @@ func revisionsSchema(db *dburl.DB, flag string) (string, error) {
 	switch {
 	case flag != "":
 		return flag, nil
-	case db.Schema != "":
-		return db.Schema, nil
+	case connected != "":
+		return connected, nil
 	default:
 		return DefaultRevisionsSchema, nil
 	}
@@ -251,7 +312,7 @@ func revisionsSchema(db *dburl.DB, flag string) (string, error) {
 // without a revision table while the old default schema has one: it is
 // not clear which one is meant.
 func (a *applier) checkRevisionsSchema(ctx context.Context) error {
-	if a.db.Dialect == dialect.SQLite || a.db.Schema == "" || a.opts.RevisionsSchema != "" {
+	if a.dialect == dialect.SQLite || a.opts.Schema == "" || a.opts.RevisionsSchema != "" {
 		return nil
 	}
 	has := func(name string) (bool, error) {
@@ -265,10 +326,10 @@ func (a *applier) checkRevisionsSchema(ctx context.Context) error {
 		_, ok := s.Table(RevisionTable)
 		return ok, nil
 	}
-	if ok, err := has(a.db.Schema); err != nil || ok {
+	if ok, err := has(a.opts.Schema); err != nil || ok {
 		return err
 	}
-	if a.db.Schema == DefaultRevisionsSchema {
+	if a.opts.Schema == DefaultRevisionsSchema {
 		return nil
 	}
 	if ok, err := has(DefaultRevisionsSchema); err != nil || !ok {
@@ -276,7 +337,7 @@ func (a *applier) checkRevisionsSchema(ctx context.Context) error {
 	}
 	return fmt.Errorf("migrations: ambiguous revision table: schema %q has no %s but schema %q has one; "+
 		"set RevisionsSchema (--revisions-schema) to %q to keep using it, or to %q to start a new one",
-		a.db.Schema, RevisionTable, DefaultRevisionsSchema, DefaultRevisionsSchema, a.db.Schema)
+		a.opts.Schema, RevisionTable, DefaultRevisionsSchema, DefaultRevisionsSchema, a.opts.Schema)
 }
 
 // lock takes the CLI's lock through the Atlas driver's schema.Locker.
@@ -285,8 +346,8 @@ func (a *applier) lock(ctx context.Context) (func(), error) {
 		unlock schema.UnlockFunc
 		err    error
 	)
-	if a.db.Dialect == dialect.SQLite {
-		unlock, err = a.lockSQLite(ctx, sqliteLockName(a.db.URL))
+	if a.dialect == dialect.SQLite {
+		unlock, err = a.lockSQLite(ctx, sqliteLockName(a.opts.URL))
 	} else {
 		unlock, err = a.drv.Lock(ctx, LockName, a.opts.LockTimeout)
 	}
@@ -456,12 +517,12 @@ func (a *applier) executorOptions() []migrate.ExecutorOption {
 }
 
 func (a *applier) revisions(q schema.ExecQuerier) *revisions {
-	return &revisions{q: q, dialect: a.db.Dialect, schema: a.revSchema}
+	return &revisions{q: q, dialect: a.dialect, schema: a.revSchema}
 }
 
 // apply finds the pending files and runs them, as `atlas migrate apply`.
 func (a *applier) apply(ctx context.Context) (*Result, error) {
-	rrw := a.revisions(a.db.SQL)
+	rrw := a.revisions(a.db)
 	ex, err := migrate.NewExecutor(a.drv, a.dir, rrw, a.executorOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("migrations: %w", err)
@@ -509,7 +570,7 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 			drv = a.drv
 			q   schema.ExecQuerier
 		)
-		q = a.db.SQL
+		q = a.db
 		if mode != TxModeNone {
 			if tx == nil {
 				if tx, err = a.begin(ctx); err != nil {
@@ -517,7 +578,7 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 				}
 			}
 			q = tx.tx
-			if drv, err = openDriver(a.db.Dialect, tx.tx, a.db.Schema); err != nil {
+			if drv, err = openDriver(a.dialect, tx.tx, a.opts.Schema); err != nil {
 				return res, errors.Join(fmt.Errorf("migrations: %w", err), finish(errors.New("rolled back")))
 			}
 		}
@@ -605,12 +666,12 @@ func (t *fileTx) rollback() error {
 // keys are switched off on its connection for the transaction (so table
 // rebuilds work) and any violation it introduced fails the commit.
 func (a *applier) begin(ctx context.Context) (*fileTx, error) {
-	conn, err := a.db.SQL.Conn(ctx)
+	conn, err := a.db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
 	t := &fileTx{conn: conn}
-	if a.db.Dialect != dialect.SQLite {
+	if a.dialect != dialect.SQLite {
 		if t.tx, err = conn.BeginTx(ctx, nil); err != nil {
 			conn.Close()
 			return nil, err
@@ -710,7 +771,7 @@ func (a *applier) fileError(f migrate.File, mode TxMode, err error) error {
 		}
 		how := "the file's transaction was rolled back: nothing of it was applied"
 		switch {
-		case a.db.Dialect == dialect.MySQL:
+		case a.dialect == dialect.MySQL:
 			how = "MySQL commits DDL statements by themselves: the statements before it stay applied and " + RevisionTable + " records the error; fix the failed statement (leave the ones before it as they are) and apply again to continue"
 		case mode == TxModeNone:
 			how = "no transaction was used: the statements before it stay applied and " + RevisionTable + " records the error"

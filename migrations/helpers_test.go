@@ -99,9 +99,15 @@ func writeFile(t *testing.T, path, name, content string) {
 	}
 }
 
+// on fills opts with what db's URL says, as the CLI does.
+func on(db *dburl.DB, opts migrations.Options) migrations.Options {
+	opts.Schema, opts.URL = db.Schema, db.URL
+	return opts
+}
+
 func apply(t *testing.T, db *dburl.DB, dir migrate.Dir, opts migrations.Options) *migrations.Result {
 	t.Helper()
-	res, err := migrations.Apply(context.Background(), db, dir, opts)
+	res, err := migrations.Apply(context.Background(), db.SQL, db.Dialect, dir, on(db, opts))
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}

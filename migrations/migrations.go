@@ -6,7 +6,10 @@
 // `go generate ./migrations` (see package gen) and embedded; Dir returns
 // one. Apply and ReadStatus work on any directory, an app's own too, and
 // keep the CLI's revision table, so `atlas migrate apply` and Apply can take
-// turns on the same database.
+// turns on the same database. They take the app's *sql.DB and dialect: the
+// package links no database driver. After an apply they check that
+// qsessions_session and its columns exist (SessionCheck). Writing an app's
+// directories, adopting an existing database included, is package gen's.
 package migrations
 
 import (

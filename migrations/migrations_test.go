@@ -221,7 +221,7 @@ func TestMigrationsGoldenRevisions(t *testing.T) {
 				" (version, description, type, applied, total, executed_at, execution_time, hash, operator_version) VALUES ('.atlas_cloud_identifier', 'b7c4a7b2-0000-4000-8000-000000000000', 2, 0, 0, '2026-01-01 00:00:00', 0, '', 'Atlas CLI v0.32.0')"); err != nil {
 				t.Fatal(err)
 			}
-			st, err := migrations.ReadStatus(ctx, db, dir, migrations.Options{})
+			st, err := migrations.ReadStatus(ctx, db.SQL, db.Dialect, dir, on(db, migrations.Options{}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -323,7 +323,7 @@ func TestMigrationsEditedFile(t *testing.T) {
 			path := copyDir(t, d)
 			f := files(t, localDir(t, path))[0]
 			writeFile(t, path, f.Name(), string(f.Bytes())+"CREATE TABLE sneaky (id integer);\n")
-			_, err := migrations.Apply(ctx, db, localDir(t, path), migrations.Options{})
+			_, err := migrations.Apply(ctx, db.SQL, db.Dialect, localDir(t, path), on(db, migrations.Options{}))
 			if !errors.Is(err, migrations.ErrChecksum) {
 				t.Fatalf("Apply of an edited file: %v, want ErrChecksum", err)
 			}
@@ -335,7 +335,7 @@ func TestMigrationsEditedFile(t *testing.T) {
 			if got := tables(t, db); len(got) != 0 {
 				t.Fatalf("tables %v after a refused apply, want none", got)
 			}
-			if _, err := migrations.ReadStatus(ctx, db, localDir(t, path), migrations.Options{}); !errors.Is(err, migrations.ErrChecksum) {
+			if _, err := migrations.ReadStatus(ctx, db.SQL, db.Dialect, localDir(t, path), on(db, migrations.Options{})); !errors.Is(err, migrations.ErrChecksum) {
 				t.Fatalf("status of an edited directory: %v, want ErrChecksum", err)
 			}
 			// Applied first, edited later: still refused, nothing runs.
@@ -343,7 +343,7 @@ func TestMigrationsEditedFile(t *testing.T) {
 			apply(t, db, localDir(t, path2), migrations.Options{})
 			revs := readRevisions(t, db.SQL, migrations.RevisionTable)
 			writeFile(t, path2, f.Name(), string(f.Bytes())+"CREATE TABLE sneaky (id integer);\n")
-			if _, err := migrations.Apply(ctx, db, localDir(t, path2), migrations.Options{}); !errors.Is(err, migrations.ErrChecksum) {
+			if _, err := migrations.Apply(ctx, db.SQL, db.Dialect, localDir(t, path2), on(db, migrations.Options{})); !errors.Is(err, migrations.ErrChecksum) {
 				t.Fatalf("Apply of an edited applied file: %v, want ErrChecksum", err)
 			}
 			if hasTable(t, db, "sneaky") || len(readRevisions(t, db.SQL, migrations.RevisionTable)) != len(revs) {
@@ -371,7 +371,7 @@ func TestMigrationsIncremental(t *testing.T) {
 			db := fresh(t, d)
 			path := copyDir(t, d)
 
-			st, err := migrations.ReadStatus(ctx, db, localDir(t, path), migrations.Options{})
+			st, err := migrations.ReadStatus(ctx, db.SQL, db.Dialect, localDir(t, path), on(db, migrations.Options{}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -420,7 +420,7 @@ func TestMigrationsIncremental(t *testing.T) {
 				t.Fatalf("generated directory: %v", err)
 			}
 
-			st, err = migrations.ReadStatus(ctx, db, localDir(t, path), migrations.Options{})
+			st, err = migrations.ReadStatus(ctx, db.SQL, db.Dialect, localDir(t, path), on(db, migrations.Options{}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -449,7 +449,7 @@ func TestMigrationsIncremental(t *testing.T) {
 				t.Fatalf("revisions after the second file: %+v", revs)
 			}
 			assertNoDrift(t, db, cfg.Tables)
-			st, err = migrations.ReadStatus(ctx, db, localDir(t, path), migrations.Options{})
+			st, err = migrations.ReadStatus(ctx, db.SQL, db.Dialect, localDir(t, path), on(db, migrations.Options{}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -510,7 +510,7 @@ func TestMigrationsConcurrent(t *testing.T) {
 			// A held lock is reported after the timeout, and nothing runs.
 			release := holdLock(t, db)
 			start := time.Now()
-			_, err := migrations.Apply(ctx, db, refDir(t, d), migrations.Options{LockTimeout: 300 * time.Millisecond})
+			_, err := migrations.Apply(ctx, db.SQL, db.Dialect, refDir(t, d), on(db, migrations.Options{LockTimeout: 300 * time.Millisecond}))
 			if !errors.Is(err, migrations.ErrLocked) {
 				t.Fatalf("Apply while locked: %v, want ErrLocked", err)
 			}
@@ -526,7 +526,7 @@ func TestMigrationsConcurrent(t *testing.T) {
 			// An applier waits for the lock and goes on when it is released.
 			done := make(chan error, 1)
 			go func() {
-				_, err := migrations.Apply(ctx, db, refDir(t, d), migrations.Options{})
+				_, err := migrations.Apply(ctx, db.SQL, db.Dialect, refDir(t, d), on(db, migrations.Options{}))
 				done <- err
 			}()
 			time.Sleep(300 * time.Millisecond)
@@ -554,7 +554,7 @@ func TestMigrationsConcurrent(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					results[i], errs[i] = migrations.Apply(ctx, other, refDir(t, d), migrations.Options{})
+					results[i], errs[i] = migrations.Apply(ctx, other.SQL, other.Dialect, refDir(t, d), on(other, migrations.Options{}))
 				}()
 			}
 			wg.Wait()
@@ -597,7 +597,7 @@ func TestMigrationsFailingFile(t *testing.T) {
 			writeFile(t, path, brokenFile, first+";\n"+failed+";\n")
 			rehash(t, path)
 
-			res, err := migrations.Apply(ctx, db, localDir(t, path), migrations.Options{})
+			res, err := migrations.Apply(ctx, db.SQL, db.Dialect, localDir(t, path), on(db, migrations.Options{}))
 			if err == nil {
 				t.Fatal("a failing file applied without error")
 			}
@@ -628,7 +628,7 @@ func TestMigrationsFailingFile(t *testing.T) {
 					!strings.Contains(r.Error.String, "missing_table") || len(partial) != 1 || !strings.HasPrefix(partial[0], "h1:") {
 					t.Fatalf("revision of the failed file: %+v", r)
 				}
-				st, err := migrations.ReadStatus(ctx, db, localDir(t, path), migrations.Options{})
+				st, err := migrations.ReadStatus(ctx, db.SQL, db.Dialect, localDir(t, path), on(db, migrations.Options{}))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -670,7 +670,7 @@ func TestMigrationsDirtyDatabase(t *testing.T) {
 			if _, err := db.SQL.Exec("CREATE TABLE orders (id integer NOT NULL PRIMARY KEY)"); err != nil {
 				t.Fatal(err)
 			}
-			_, err := migrations.Apply(ctx, db, refDir(t, d), migrations.Options{})
+			_, err := migrations.Apply(ctx, db.SQL, db.Dialect, refDir(t, d), on(db, migrations.Options{}))
 			if !errors.Is(err, migrations.ErrNotClean) {
 				t.Fatalf("Apply on a dirty database: %v, want ErrNotClean", err)
 			}
@@ -695,26 +695,26 @@ func TestMigrationsDirtyDatabase(t *testing.T) {
 // Bad arguments are errors, not panics.
 func TestMigrationsBadInput(t *testing.T) {
 	db := fresh(t, testutil.SQLite)
-	if _, err := migrations.Apply(ctx, nil, refDir(t, "sqlite"), migrations.Options{}); err == nil {
+	if _, err := migrations.Apply(ctx, nil, "sqlite3", refDir(t, "sqlite"), migrations.Options{}); err == nil {
 		t.Error("nil database accepted")
 	}
-	if _, err := migrations.Apply(ctx, db, nil, migrations.Options{}); err == nil {
+	if _, err := migrations.Apply(ctx, db.SQL, db.Dialect, nil, on(db, migrations.Options{})); err == nil {
 		t.Error("nil directory accepted")
 	}
-	if _, err := migrations.Apply(ctx, db, refDir(t, "sqlite"), migrations.Options{TxMode: "sometimes"}); err == nil {
+	if _, err := migrations.Apply(ctx, db.SQL, db.Dialect, refDir(t, "sqlite"), on(db, migrations.Options{TxMode: "sometimes"})); err == nil {
 		t.Error("unknown tx mode accepted")
 	}
-	if _, err := migrations.Apply(ctx, db, refDir(t, "sqlite"), migrations.Options{AllowDirty: true, Baseline: "1"}); err == nil {
+	if _, err := migrations.Apply(ctx, db.SQL, db.Dialect, refDir(t, "sqlite"), on(db, migrations.Options{AllowDirty: true, Baseline: "1"})); err == nil {
 		t.Error("AllowDirty with Baseline accepted")
 	}
-	if _, err := migrations.Apply(ctx, db, refDir(t, "sqlite"), migrations.Options{RevisionsSchema: "other"}); err == nil {
+	if _, err := migrations.Apply(ctx, db.SQL, db.Dialect, refDir(t, "sqlite"), on(db, migrations.Options{RevisionsSchema: "other"})); err == nil {
 		t.Error("a revisions schema other than main accepted on SQLite")
 	}
 	if _, err := migrations.Dir("oracle"); err == nil {
 		t.Error("Dir(oracle) gave a directory")
 	}
 	bad := &dburl.DB{SQL: db.SQL, Dialect: "oracle"}
-	if _, err := migrations.Apply(ctx, bad, refDir(t, "sqlite"), migrations.Options{}); err == nil {
+	if _, err := migrations.Apply(ctx, bad.SQL, bad.Dialect, refDir(t, "sqlite"), on(bad, migrations.Options{})); err == nil {
 		t.Error("unknown dialect accepted")
 	}
 	if got := tables(t, db); len(got) != 0 {
@@ -756,7 +756,7 @@ func TestMigrationsOptions(t *testing.T) {
 				t.Fatalf("revisions after baseline: %+v", revs)
 			}
 			// A file's txmode none conflicts with TxModeAll, as in the CLI.
-			if _, err := migrations.Apply(ctx, db2, localDir(t, path), migrations.Options{TxMode: migrations.TxModeAll}); err == nil || !strings.Contains(err.Error(), "20261127000000_third.sql") {
+			if _, err := migrations.Apply(ctx, db2.SQL, db2.Dialect, localDir(t, path), on(db2, migrations.Options{TxMode: migrations.TxModeAll})); err == nil || !strings.Contains(err.Error(), "20261127000000_third.sql") {
 				t.Fatalf("txmode none under TxModeAll: %v", err)
 			}
 			if hasTable(t, db2, "third_t") {
@@ -805,7 +805,7 @@ func TestMigrationsRevisionsSchema(t *testing.T) {
 	// A URL bound to public now finds no table there but one in the old
 	// default schema: ambiguous, as with the CLI.
 	public := open(publicURL)
-	_, err := migrations.Apply(ctx, public, refDir(t, "postgres"), migrations.Options{})
+	_, err := migrations.Apply(ctx, public.SQL, public.Dialect, refDir(t, "postgres"), on(public, migrations.Options{}))
 	if err == nil || !strings.Contains(err.Error(), "ambiguous") || !strings.Contains(err.Error(), "--revisions-schema") {
 		t.Fatalf("ambiguous revision table: %v", err)
 	}
@@ -814,7 +814,7 @@ func TestMigrationsRevisionsSchema(t *testing.T) {
 	if len(res.Applied) != 0 || res.From != "20261125000000" {
 		t.Fatalf("with RevisionsSchema: %+v", res)
 	}
-	st, err := migrations.ReadStatus(ctx, public, refDir(t, "postgres"), migrations.Options{RevisionsSchema: migrations.DefaultRevisionsSchema})
+	st, err := migrations.ReadStatus(ctx, public.SQL, public.Dialect, refDir(t, "postgres"), on(public, migrations.Options{RevisionsSchema: migrations.DefaultRevisionsSchema}))
 	if err != nil || !st.OK() {
 		t.Fatalf("status with RevisionsSchema: %+v, %v", st, err)
 	}

@@ -2,6 +2,7 @@ package migrations
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +12,7 @@ import (
 	"ariga.io/atlas/sql/migrate"
 	"ariga.io/atlas/sql/schema"
 
-	"github.com/qsessions/qsessions/dburl"
+	"github.com/qsessions/qsessions/entschema"
 )
 
 // Status is a database's migration state against a directory, what
@@ -29,19 +30,43 @@ type Status struct {
 	Current string
 	// Error and ErrorStmt are the latest revision's error, if it failed.
 	Error, ErrorStmt string
+	// SessionTable is the session check's verdict (Options.SessionCheck):
+	// SessionNotChecked, SessionOK, SessionPending or SessionMissing.
+	SessionTable string
+	// SessionErr says, for SessionPending and SessionMissing, what is
+	// missing, why, and how to fix it.
+	SessionErr *SessionTableError
 }
 
-// OK reports whether nothing is pending and nothing failed. Cost: none.
+// The verdicts of Status.SessionTable.
+const (
+	// SessionNotChecked: the check was off, or the directory does not
+	// mention the table (CheckAuto).
+	SessionNotChecked = ""
+	// SessionOK: the table and every column the Store needs exist.
+	SessionOK = "ok"
+	// SessionPending: the table is missing, and a pending file creates it.
+	SessionPending = "pending"
+	// SessionMissing: the table or some columns are missing, and applying
+	// the pending files would not create them.
+	SessionMissing = "missing"
+)
+
+// OK reports whether nothing is pending, nothing failed and the session
+// table is not missing. Cost: none.
 func (s *Status) OK() bool {
-	return len(s.Pending) == 0 && len(s.OutOfOrder) == 0 && s.Error == ""
+	return len(s.Pending) == 0 && len(s.OutOfOrder) == 0 && s.Error == "" && s.SessionTable != SessionMissing
 }
 
 // ReadStatus compares db with dir without changing either: no lock, no
-// revision table created. Options.RevisionsSchema is honoured; the other
-// options are ignored. Cost: dir's validation, two inspections and one
-// SELECT.
-func ReadStatus(ctx context.Context, db *dburl.DB, dir migrate.Dir, opts Options) (*Status, error) {
-	a, err := prepare(ctx, db, dir, Options{RevisionsSchema: opts.RevisionsSchema})
+// revision table created. dialectName and Options.Schema are Apply's;
+// Options.RevisionsSchema, URL and SessionCheck are honoured, the other
+// options ignored. Cost: dir's validation, two inspections, one SELECT
+// and the session check's catalog query.
+func ReadStatus(ctx context.Context, db *sql.DB, dialectName string, dir migrate.Dir, opts Options) (*Status, error) {
+	a, err := prepare(ctx, db, dialectName, dir, Options{
+		Schema: opts.Schema, URL: opts.URL, RevisionsSchema: opts.RevisionsSchema, SessionCheck: opts.SessionCheck,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -62,9 +87,9 @@ func ReadStatus(ctx context.Context, db *dburl.DB, dir migrate.Dir, opts Options
 		if st.Pending, err = migrate.FilesFromLastCheckpoint(dir); err != nil {
 			return nil, fmt.Errorf("migrations: %w", err)
 		}
-		return st, nil
+		return st, a.statusSessions(ctx, st)
 	}
-	rrw := a.revisions(db.SQL)
+	rrw := a.revisions(db)
 	if st.Applied, err = rrw.ReadRevisions(ctx); err != nil {
 		return nil, fmt.Errorf("migrations: %w", err)
 	}
@@ -88,7 +113,30 @@ func ReadStatus(ctx context.Context, db *dburl.DB, dir migrate.Dir, opts Options
 	case err != nil:
 		return nil, a.explain(err)
 	}
-	return st, nil
+	return st, a.statusSessions(ctx, st)
+}
+
+// statusSessions runs the session check for a status.
+func (a *applier) statusSessions(ctx context.Context, st *Status) error {
+	if ok, err := a.checking(); err != nil || !ok {
+		return err
+	}
+	e, err := a.tableCheck(ctx)
+	switch {
+	case err != nil:
+		return err
+	case e == nil:
+		st.SessionTable = SessionOK
+		return nil
+	}
+	if err := a.explainMissing(e, st.Applied); err != nil {
+		return err
+	}
+	st.SessionTable, st.SessionErr = SessionMissing, e
+	if e.Pending {
+		st.SessionTable = SessionPending
+	}
+	return nil
 }
 
 // Write prints the status the way `atlas migrate status` does, followed
@@ -96,8 +144,11 @@ func ReadStatus(ctx context.Context, db *dburl.DB, dir migrate.Dir, opts Options
 func (s *Status) Write(w io.Writer) error {
 	var b strings.Builder
 	state := "OK"
-	if !s.OK() {
+	switch {
+	case len(s.Pending) > 0 || len(s.OutOfOrder) > 0 || s.Error != "":
 		state = "PENDING"
+	case s.SessionTable == SessionMissing:
+		state = "SESSION TABLE MISSING"
 	}
 	fmt.Fprintf(&b, "Migration Status: %s\n", state)
 	cur := s.Current
@@ -118,6 +169,14 @@ func (s *Status) Write(w io.Writer) error {
 	fmt.Fprintf(&b, "  -- Next Version:    %s\n", next)
 	fmt.Fprintf(&b, "  -- Executed Files:  %d\n", executed)
 	fmt.Fprintf(&b, "  -- Pending Files:   %d\n", len(s.Pending))
+	switch s.SessionTable {
+	case SessionOK:
+		fmt.Fprintf(&b, "  -- Session Table:   present (%s)\n", s.sessionTableName())
+	case SessionPending:
+		fmt.Fprintf(&b, "  -- Session Table:   missing; pending file %s creates it\n", s.SessionErr.Creator.Name())
+	case SessionMissing:
+		fmt.Fprintf(&b, "  -- Session Table:   MISSING (%s; see below)\n", s.sessionTableName())
+	}
 	if s.Error != "" {
 		fmt.Fprintf(&b, "\nLast migration attempt had errors:\n  -- SQL:   %s\n  -- ERROR: %s\n", s.ErrorStmt, s.Error)
 	}
@@ -148,6 +207,16 @@ func (s *Status) Write(w io.Writer) error {
 			fmt.Fprintf(&b, "  %s  %s\n", f.Version(), f.Desc())
 		}
 	}
+	if s.SessionTable == SessionMissing {
+		fmt.Fprintf(&b, "\nSession table:\n  %s\n", strings.ReplaceAll(strings.TrimPrefix(s.SessionErr.Error(), "migrations: "), "\n", "\n  "))
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func (s *Status) sessionTableName() string {
+	if s.SessionErr != nil {
+		return s.SessionErr.Table
+	}
+	return entschema.Table
 }

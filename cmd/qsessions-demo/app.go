@@ -89,7 +89,7 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := migrations.Apply(ctx, db, dir, migrations.Options{}); err != nil {
+	if _, err := migrations.Apply(ctx, db.SQL, db.Dialect, dir, migrations.Options{Schema: db.Schema, URL: db.URL}); err != nil {
 		if errors.Is(err, migrations.ErrNotClean) {
 			return nil, fmt.Errorf("applying the migrations to %s: %w\n(the database already holds tables that these migrations did not create, "+
 				"perhaps from an older demo: delete the SQLite file or pass --db with an empty database)", db.URL, err)

@@ -12,6 +12,11 @@
 //
 // Versions are fixed, not the wall clock: the first file gets FirstVersion,
 // each later one the day after the latest file (or Config.Version).
+//
+// For an app whose database was created by ent's Schema.Create, AdoptTables
+// (from its ent tables) and AdoptDatabase (from the live database, only
+// read; `qsessions migrate adopt`) write a baseline of its tables and a
+// separate file that adds qsessions_session; see docs/migrations.md.
 package gen
 
 import (
@@ -327,15 +332,36 @@ func pick(vs ...string) string {
 }
 
 // Main is the whole of a generator program (a `//go:build ignore` gen.go
-// beside the directories, run by go generate): it reads the flags -name
-// and -version, generates the directories under the working directory from
-// tables, prints each new file prefixed by label, and exits non-zero on an
-// error.
+// beside the directories, run by go generate): it reads the flags -name,
+// -version, -dialects and -adopt, generates the directories under the
+// working directory from tables, prints each new file prefixed by label,
+// and exits non-zero on an error. With -adopt it writes, into directories that hold
+// no files yet, the two files of an app that adopts qsessions (see
+// AdoptTables) and prints the --baseline version to apply them with.
 func Main(label string, tables []*entschema.Table) {
 	name := flag.String("name", "", "name of a new migration file (default: initial, then changes)")
 	version := flag.String("version", "", "version of a new migration file (default: fixed, see package gen)")
+	dialects := flag.String("dialects", strings.Join(Dialects, ","), "comma-separated directories to generate: postgres, mysql, sqlite")
+	adopt := flag.Bool("adopt", false, "for an app whose database was created by Schema.Create: write a baseline of the tables without qsessions_session and a separate add_sessions file into empty directories")
 	flag.Parse()
-	res, err := Generate(context.Background(), Config{Root: ".", Tables: tables, Name: *name, Version: *version})
+	cfg := Config{Root: ".", Tables: tables, Name: *name, Version: *version, Dialects: strings.Split(*dialects, ",")}
+	if *adopt {
+		if *name != "" {
+			log.Fatal("-adopt names its files itself (baseline, add_sessions); drop -name")
+		}
+		res, err := Adopt(context.Background(), cfg)
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, r := range res {
+			fmt.Printf("%s/%s: wrote %s (the tables before qsessions) and %s (adds qsessions_session)\n", label, r.Dialect, r.Baseline, r.AddSessions)
+		}
+		if len(res) > 0 {
+			fmt.Printf("apply to a database created by Schema.Create with: qsessions migrate apply --db URL --dir DIR --baseline %s\n", res[0].BaselineVersion)
+		}
+		return
+	}
+	res, err := Generate(context.Background(), cfg)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -4,10 +4,14 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"ariga.io/atlas/sql/migrate"
 	entschema "entgo.io/ent/dialect/sql/schema"
 	"entgo.io/ent/schema/field"
+
+	"github.com/qsessions/qsessions/dburl"
 )
 
 func TestMigrationsGenNextVersion(t *testing.T) {
@@ -92,5 +96,77 @@ func TestMigrationsGenBadInput(t *testing.T) {
 	}
 	if _, err := Generate(ctx, Config{Root: t.TempDir(), Tables: []*entschema.Table{table()}, Dialects: []string{"postgres"}, PostgresURL: "mysql://root@127.0.0.1:1/x"}); err == nil {
 		t.Error("a mysql URL for the postgres dev server accepted")
+	}
+}
+
+func TestMigrationsGenNextVersionSecond(t *testing.T) {
+	for in, want := range map[string]string{
+		"20261201000000": "20261201000001",
+		"20261231235959": "20270101000000",
+		"7":              "8",
+	} {
+		got, err := nextVersionSecond(in)
+		if err != nil || got != want {
+			t.Errorf("nextVersionSecond(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := nextVersionSecond("v1"); err == nil {
+		t.Error("nextVersionSecond(v1) succeeded")
+	}
+}
+
+// The verification of an adoption fails when the replayed baseline is not
+// the live schema, and names the statements that would make them equal.
+func TestMigrationsGenVerifyAdoption(t *testing.T) {
+	ctx := context.Background()
+	live, err := dburl.Open("sqlite://" + filepath.Join(t.TempDir(), "live.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	for _, q := range []string{
+		"CREATE TABLE users (id integer NOT NULL PRIMARY KEY AUTOINCREMENT, name text NOT NULL)",
+		"CREATE TABLE notes (id integer NOT NULL PRIMARY KEY AUTOINCREMENT, body text NOT NULL)",
+	} {
+		if _, err := live.SQL.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := t.TempDir()
+	r, err := AdoptDatabase(ctx, live, path, AdoptOptions{Version: "1"})
+	if err != nil || r.Verified == "" || r.AddSessions != "2_add_sessions.sql" {
+		t.Fatalf("AdoptDatabase: %+v, %v", r, err)
+	}
+	// A baseline that forgets a table is caught.
+	drv, err := atlasDriver(live.Dialect, live.SQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := drv.InspectSchema(ctx, "main", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir())
+	if err := os.WriteFile(filepath.Join(bad, "1_baseline.sql"), []byte("CREATE TABLE `users` (`id` integer NOT NULL PRIMARY KEY AUTOINCREMENT, `name` text NOT NULL);\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := migrate.NewLocalDir(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := dir.Checksum()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate.WriteSumFile(dir, sum); err != nil {
+		t.Fatal(err)
+	}
+	_, err = verifyAdoption(ctx, live.Dialect, "", dir, want)
+	if err == nil || !strings.Contains(err.Error(), "differs from the live database") || !strings.Contains(err.Error(), "CREATE TABLE `notes`") {
+		t.Fatalf("verifying a baseline without a table: %v", err)
+	}
+	// A dev database of another dialect is refused.
+	if _, err := verifyAdoption(ctx, live.Dialect, "postgres://root@127.0.0.1:1/x", dir, want); err == nil {
+		t.Fatal("a Postgres dev database for SQLite was accepted")
 	}
 }
