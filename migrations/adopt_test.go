@@ -225,7 +225,7 @@ func TestMigrationsAdoptDatabase(t *testing.T) {
 				if r.Baseline != "20261201000000_baseline.sql" || r.AddSessions != "20261201000001_add_sessions.sql" || r.BaselineVersion != "20261201000000" {
 					t.Fatalf("result %+v", r)
 				}
-				if r.Verified == "" || r.UserTable != a.userTable || r.UserKey != "id" || !slices.Equal(r.Tables, before) {
+				if r.Dialect != d || r.Verified == "" || r.UserTable != a.userTable || r.UserKey != "id" || !slices.Equal(r.Tables, before) {
 					t.Fatalf("result %+v (tables before %v)", r, before)
 				}
 				if got := tables(t, db); !slices.Equal(got, before) {

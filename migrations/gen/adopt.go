@@ -250,7 +250,11 @@ func AdoptDatabase(ctx context.Context, db *dburl.DB, path string, opts AdoptOpt
 	if len(base.Tables) == 0 {
 		return nil, fmt.Errorf("schema %q of %s has no tables: there is nothing to baseline; apply the app's directory to it without --baseline", name, db.URL)
 	}
-	r := &AdoptResult{Dialect: db.Dialect, Dir: path, Schema: name, UserTable: opts.UserTable}
+	dirName, err := migrations.DirName(db.Dialect)
+	if err != nil {
+		return nil, err
+	}
+	r := &AdoptResult{Dialect: dirName, Dir: path, Schema: name, UserTable: opts.UserTable}
 	for _, t := range base.Tables {
 		r.Tables = append(r.Tables, t.Name)
 	}
