@@ -97,13 +97,13 @@ func TestClearExpiredBatches(t *testing.T) {
 		sessRow{key: sessNewKey(), created: now, lastActivity: now, expire: now},
 		sessRow{key: sessNewKey(), created: now, lastActivity: now, expire: now.Add(time.Microsecond)})
 	sessInsert(t, db, rows)
-	tbl, err := openSessionDB(context.Background(), db.URL)
+	sdb, err := openSessionDB(context.Background(), db.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tbl.Close()
+	defer sdb.Close()
 	var calls []int
-	n, err := tbl.clearExpired(context.Background(), now, 1000, func(total int) { calls = append(calls, total) })
+	n, err := clearExpired(context.Background(), sdb.store, now, 1000, func(total int) { calls = append(calls, total) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,31 +1,33 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/netip"
-	"strconv"
+	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
-	"entgo.io/ent/dialect"
-
+	"github.com/qsessions/qsessions"
 	"github.com/qsessions/qsessions/backend"
 	"github.com/qsessions/qsessions/dburl"
 	"github.com/qsessions/qsessions/device"
-	"github.com/qsessions/qsessions/entschema"
 	"github.com/qsessions/qsessions/location"
+	"github.com/qsessions/qsessions/sqlstore"
 )
 
 func init() {
 	commands["sessions"] = command{
-		summary: "list or revoke sessions by public id or user (plain SQL on any app's qsessions_session)",
+		summary: "list or revoke sessions by public id or user (any app's qsessions_session)",
 		run:     group(sessionsUsage, sub{"list", sessionsList}, sub{"revoke", sessionsRevoke}),
 	}
 }
@@ -37,25 +39,36 @@ const sessionsUsage = `usage:
 
 list prints live sessions, newest activity first, as a table (public id,
 user, device, location, IP, times) or as JSON ({"sessions": [...]}, the
-shape of the pages' /api/sessions plus user_id).
+shape of the pages' /api/sessions plus user_id). Control characters in
+stored text (user agents, user IDs) are printed escaped (\u202e), never
+raw.
 
 revoke ends sessions by their public id (the id the pages, the JSON and
-this list show), or every session of one user when no id is given.
+this list show; a primary-key range lookup, whatever the table's size),
+with --user only among that user's live sessions; or, with --user and no
+id, every live session of that user (expired ones stay until
+clear-expired).
 
-Both work with plain SQL on the qsessions_session table of any app, with
-user IDs taken as opaque strings (42, a UUID, ...), not through generated
-ent code. Public ids are hashes of the stored keys, so no index finds
-them: revoke reads the keys of the candidate rows and hashes each one.
-With --user those are the user's live sessions (one indexed query); without
-it, every live session (a scan: about 64 bytes and one SHA-256 per row,
-roughly a second per million sessions).
+Both work on the qsessions_session table of any app through the same
+engine as the app (sqlstore, the backend and the Manager), with user IDs
+taken as the database prints them (42, a UUID, ...), not through generated
+ent code.
 
-SQL outside the app's ent client is not seen by a cached_db backend: pass
---memcache with the app's servers and --cache-prefix to write the
-tombstones that keep revoked sessions out of the cache at once. Without it
-they end there within the app's cache TTL (5 minutes by default); an app
-with the in-process cache keeps them until then.
+A revoke here is not seen by a cached_db backend's cache: pass --memcache
+with the app's servers and --cache-prefix (and --cache-ttl) to write the
+same tombstones the app writes, which keep revoked sessions out of the
+cache at once; they are signed with the app's cache keys, read from
+QSESSIONS_CACHE_KEYS (comma-separated hex, as the app's
+CachedOptions.Keys), or unsigned with --cache-unauthenticated for an app
+whose cache runs without keys. Without --memcache they end there within the
+app's cache TTL (5 minutes by default); an app with the in-process cache
+keeps them until then.
 `
+
+// cliTimeout bounds each backend call of the CLI's Manager: longer than a
+// request's (the Manager's default), as a person waits at a terminal, and
+// Ctrl-C ends it sooner.
+const cliTimeout = 30 * time.Second
 
 // parseInterspersed parses flags wherever they stand among the positional
 // arguments (the flag package stops at the first positional one) and
@@ -78,16 +91,16 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// sqlTable is the session table and the SQL of one dialect.
-type sqlTable struct {
-	db *dburl.DB
-	// pgUserIDType is the Postgres type of user_id ("bigint", "uuid", ...),
-	// read by prepareUserID.
-	pgUserIDType string
+// sessionDB is an open database and the engine's Store over its
+// qsessions_session table.
+type sessionDB struct {
+	db    *dburl.DB
+	store *sqlstore.Store
 }
 
-// openSessionDB opens --db and checks that it can connect.
-func openSessionDB(ctx context.Context, rawURL string) (*sqlTable, error) {
+// openSessionDB opens --db, checks that it connects, and makes the Store
+// (which reads the type of user_id: one catalog query).
+func openSessionDB(ctx context.Context, rawURL string) (*sessionDB, error) {
 	if rawURL == "" {
 		return nil, errors.New("--db is required (an Atlas URL such as postgres://user@host/db?search_path=public)")
 	}
@@ -101,90 +114,47 @@ func openSessionDB(ctx context.Context, rawURL string) (*sqlTable, error) {
 		db.Close()
 		return nil, fmt.Errorf("connecting to %s: %w", db.URL, err)
 	}
-	return &sqlTable{db: db}, nil
-}
-
-func (t *sqlTable) Close() error { return t.db.Close() }
-
-// ph returns the n-th (1-based) placeholder of the dialect.
-func (t *sqlTable) ph(n int) string {
-	if t.db.Dialect == dialect.Postgres {
-		return "$" + strconv.Itoa(n)
-	}
-	return "?"
-}
-
-// phs returns count placeholders from the n-th on, comma-separated.
-func (t *sqlTable) phs(n, count int) string {
-	var b strings.Builder
-	for i := range count {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(t.ph(n + i))
-	}
-	return b.String()
-}
-
-// userIDText is the user_id column as text, whatever its type (integer,
-// UUID, string), so IDs stay opaque.
-func (t *sqlTable) userIDText() string {
-	if t.db.Dialect == dialect.MySQL {
-		return "CAST(" + entschema.ColumnUserID + " AS CHAR)"
-	}
-	return "CAST(" + entschema.ColumnUserID + " AS TEXT)"
-}
-
-// userIDParam is the placeholder n compared with user_id. The ID comes as
-// text; MySQL and SQLite convert it to the column's type themselves, and
-// Postgres is told to, so the (user_id, expire_date) index is used.
-func (t *sqlTable) userIDParam(n int) string {
-	if t.db.Dialect == dialect.Postgres {
-		return "CAST(" + t.ph(n) + "::text AS " + t.pgUserIDType + ")"
-	}
-	return t.ph(n)
-}
-
-// dbNow is the current time as every qsessions writer stores it.
-func dbNow() time.Time { return backend.Time(time.Now()) }
-
-// sessionRow is one row of qsessions_session, without its data.
-type sessionRow struct {
-	Key                                            string
-	UserID                                         sql.NullString
-	UserAgent, IP                                  sql.NullString
-	CreatedAt, UpdatedAt, LastActivity, ExpireDate time.Time
-}
-
-// prepareUserID looks up the Postgres type of user_id once, for the casts in
-// userIDParam. Other dialects need none.
-func (t *sqlTable) prepareUserID(ctx context.Context) error {
-	if t.db.Dialect != dialect.Postgres || t.pgUserIDType != "" {
-		return nil
-	}
-	var typ string
-	err := t.db.SQL.QueryRowContext(ctx,
-		`SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
-		 WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped`,
-		entschema.Table, entschema.ColumnUserID).Scan(&typ)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("no table %s with a %s column in the search path of %s", entschema.Table, entschema.ColumnUserID, t.db.URL)
-	}
+	st, err := sqlstore.New(pctx, db.SQL, db.Dialect)
 	if err != nil {
-		return fmt.Errorf("reading the type of %s.%s: %w", entschema.Table, entschema.ColumnUserID, err)
+		db.Close()
+		return nil, fmt.Errorf("%s: %w", db.URL, unprefixed(err))
 	}
-	t.pgUserIDType = typ
-	return nil
+	return &sessionDB{db: db, store: st}, nil
 }
 
-const rowColumns = entschema.ColumnKey + ", %s, " + entschema.ColumnUserAgent + ", " + entschema.ColumnIP + ", " +
-	entschema.ColumnCreatedAt + ", " + entschema.ColumnUpdatedAt + ", " + entschema.ColumnLastActivity + ", " + entschema.ColumnExpireDate
+func (s *sessionDB) Close() error { return s.db.Close() }
 
-func scanRow(rows *sql.Rows) (sessionRow, error) {
-	var r sessionRow
-	err := rows.Scan(&r.Key, &r.UserID, &r.UserAgent, &r.IP, &r.CreatedAt, &r.UpdatedAt, &r.LastActivity, &r.ExpireDate)
-	r.CreatedAt, r.UpdatedAt, r.LastActivity, r.ExpireDate = r.CreatedAt.UTC(), r.UpdatedAt.UTC(), r.LastActivity.UTC(), r.ExpireDate.UTC()
-	return r, err
+// manager returns a Manager over b with the CLI's timeout.
+func manager(b backend.Backend) *qsessions.Manager {
+	m := qsessions.New(b)
+	m.Timeout = cliTimeout
+	return m
+}
+
+// userID returns --user as the text the table gives back for it, or an
+// error naming the flag when it cannot be a user_id of this table.
+func (s *sessionDB) userID(flagValue string) (string, error) {
+	id, err := s.store.ParseUserID(flagValue)
+	if err != nil {
+		return "", fmt.Errorf("--user: %w", err)
+	}
+	return id, nil
+}
+
+// prefixedError drops the "qsessions: " that starts an error's message:
+// main already names the command ("qsessions sessions: ..."). errors.Is
+// and errors.As see through it.
+type prefixedError struct{ err error }
+
+func (e prefixedError) Error() string { return strings.TrimPrefix(e.err.Error(), "qsessions: ") }
+func (e prefixedError) Unwrap() error { return e.err }
+
+// unprefixed returns err without its leading "qsessions: ", nil for nil.
+func unprefixed(err error) error {
+	if err == nil || !strings.HasPrefix(err.Error(), "qsessions: ") {
+		return err
+	}
+	return prefixedError{err}
 }
 
 // listJSON is one session of `sessions list --json`.
@@ -207,7 +177,7 @@ func sessionsList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, sessionsUsage); fs.PrintDefaults() }
 	dbURL := fs.String("db", "", "database URL: postgres://, mysql://, maria:// or sqlite:// (required)")
-	userID := fs.String("user", "", "list this user's live sessions (the user_id as text)")
+	userFlag := fs.String("user", "", "list this user's live sessions (the user_id as the database prints it)")
 	all := fs.Bool("all", false, "list every live session, of every user and anonymous")
 	asJSON := fs.Bool("json", false, `print {"sessions": [...]} instead of a table`)
 	geoDir := fs.String("geoip-dir", "", "directory with GeoLite2-City.mmdb and/or GeoLite2-Country.mmdb, for the location column")
@@ -222,7 +192,7 @@ func sessionsList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	switch {
 	case len(pos) > 0:
 		return fmt.Errorf("unexpected arguments %q", pos)
-	case (*userID == "") == !*all:
+	case (*userFlag == "") == !*all:
 		return errors.New("give either --user ID or --all")
 	case *limit < 0:
 		return fmt.Errorf("--limit %d: must be 0 (all) or more", *limit)
@@ -234,40 +204,33 @@ func sessionsList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		defer geo.Close()
 	}
-	t, err := openSessionDB(ctx, *dbURL)
+	sdb, err := openSessionDB(ctx, *dbURL)
 	if err != nil {
 		return err
 	}
-	defer t.Close()
-	if err := t.prepareUserID(ctx); err != nil {
-		return err
-	}
-	where := entschema.ColumnExpireDate + " > " + t.ph(1)
-	params := []any{dbNow()}
-	if *userID != "" {
-		where += " AND " + entschema.ColumnUserID + " = " + t.userIDParam(2)
-		params = append(params, *userID)
-	}
-	q := "SELECT " + fmt.Sprintf(rowColumns, t.userIDText()) + " FROM " + entschema.Table + " WHERE " + where +
-		" ORDER BY " + entschema.ColumnLastActivity + " DESC, " + entschema.ColumnKey
-	if *limit > 0 {
-		q += " LIMIT " + strconv.Itoa(*limit+1)
-	}
-	rows, err := t.db.SQL.QueryContext(ctx, q, params...)
-	if err != nil {
-		return fmt.Errorf("listing sessions: %w", err)
-	}
-	defer rows.Close()
-	var list []sessionRow
-	for rows.Next() {
-		r, err := scanRow(rows)
+	defer sdb.Close()
+	var list []qsessions.Info
+	if *userFlag != "" {
+		uid, err := sdb.userID(*userFlag)
 		if err != nil {
-			return fmt.Errorf("reading a session row: %w", err)
+			return err
 		}
-		list = append(list, r)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("listing sessions: %w", err)
+		if list, err = manager(backend.NewDB(sdb.store)).UserSessions(ctx, uid); err != nil {
+			return unprefixed(err)
+		}
+	} else {
+		n := 0
+		if *limit > 0 {
+			n = *limit + 1 // one more tells whether there are more
+		}
+		rs, err := sdb.store.Live(ctx, backend.Time(time.Now()), n)
+		if err != nil {
+			return err
+		}
+		list = make([]qsessions.Info, len(rs))
+		for i, r := range rs {
+			list[i] = qsessions.InfoOf(r)
+		}
 	}
 	more := *limit > 0 && len(list) > *limit
 	if more {
@@ -281,51 +244,20 @@ func sessionsList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if p, ok := places[ip]; ok {
 			return p
 		}
-		a, err := netip.ParseAddr(ip)
 		p := ""
-		if err == nil {
+		if a, err := netip.ParseAddr(ip); err == nil {
 			p = location.Describe(geo, a)
 		}
 		places[ip] = p
 		return p
 	}
 	if *asJSON {
-		out := struct {
-			Sessions []listJSON `json:"sessions"`
-		}{Sessions: make([]listJSON, len(list))}
-		for i, r := range list {
-			d := device.Parse(r.UserAgent.String)
-			var uid *string
-			if r.UserID.Valid {
-				uid = &r.UserID.String
-			}
-			out.Sessions[i] = listJSON{
-				ID: backend.PublicID(r.Key), UserID: uid, Device: d.String(), DeviceInfo: d,
-				Location: place(r.IP.String), IP: r.IP.String, UserAgent: r.UserAgent.String,
-				CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, LastActivity: r.LastActivity, ExpireDate: r.ExpireDate,
-			}
-		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
-			return err
-		}
+		err = writeListJSON(stdout, list, place)
 	} else {
-		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tUSER\tDEVICE\tLOCATION\tIP\tCREATED\tLAST ACTIVITY\tEXPIRES")
-		const layout = "2006-01-02 15:04"
-		for _, r := range list {
-			uid := "-"
-			if r.UserID.Valid {
-				uid = r.UserID.String
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", backend.PublicID(r.Key), tableCell(uid),
-				device.Parse(r.UserAgent.String).Short(), tableCell(place(r.IP.String)), tableCell(r.IP.String),
-				r.CreatedAt.Format(layout), r.LastActivity.Format(layout), r.ExpireDate.Format(layout))
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
+		err = writeListTable(stdout, list, place)
+	}
+	if err != nil {
+		return err
 	}
 	switch {
 	case more:
@@ -336,32 +268,153 @@ func sessionsList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
-// tableCell makes a value safe for one table cell: no tabs or line breaks (a
-// user ID is opaque text), "-" when empty.
-func tableCell(s string) string {
+// userText is an Info's owner as sqlstore gives it (text), nil for an
+// anonymous session.
+func userText(i qsessions.Info) *string {
+	if i.UserID == nil {
+		return nil
+	}
+	s := fmt.Sprint(i.UserID)
+	return &s
+}
+
+// writeListJSON writes {"sessions": [...]} with every control character
+// escaped (see escapeJSONControls).
+func writeListJSON(w io.Writer, list []qsessions.Info, place func(ip string) string) error {
+	out := struct {
+		Sessions []listJSON `json:"sessions"`
+	}{Sessions: make([]listJSON, len(list))}
+	for i, s := range list {
+		d := device.Parse(s.UserAgent)
+		out.Sessions[i] = listJSON{
+			ID: s.ID, UserID: userText(s), Device: d.Label(), DeviceInfo: d,
+			Location: place(s.IP), IP: s.IP, UserAgent: s.UserAgent,
+			CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, LastActivity: s.LastActivity, ExpireDate: s.ExpireDate,
+		}
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(escapeJSONControls(b), '\n'))
+	return err
+}
+
+// writeListTable writes the sessions as an aligned table, every cell
+// through termCell.
+func writeListTable(w io.Writer, list []qsessions.Info, place func(ip string) string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tUSER\tDEVICE\tLOCATION\tIP\tCREATED\tLAST ACTIVITY\tEXPIRES")
+	const layout = "2006-01-02 15:04"
+	for _, s := range list {
+		uid := ""
+		if u := userText(s); u != nil {
+			uid = *u
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", termCell(s.ID), termCell(uid),
+			termCell(device.Parse(s.UserAgent).Label()), termCell(place(s.IP)), termCell(s.IP),
+			s.CreatedAt.Format(layout), s.LastActivity.Format(layout), s.ExpireDate.Format(layout))
+	}
+	return tw.Flush()
+}
+
+// unsafeRune reports whether r must not reach a terminal raw: C0 and C1
+// control characters and DEL (a C1 CSI, U+009B, starts an escape sequence
+// on many terminals, as ESC [ does), the bidirectional controls that
+// reorder what follows (U+061C, U+200E, U+200F, U+202A–U+202E,
+// U+2066–U+2069: "Trojan Source"), and the line and paragraph separators.
+func unsafeRune(r rune) bool {
+	switch {
+	case unicode.Is(unicode.Cc, r):
+		return true
+	case r == 0x061C, r == 0x200E, r == 0x200F, 0x202A <= r && r <= 0x202E, 0x2066 <= r && r <= 0x2069:
+		return true
+	case r == 0x2028, r == 0x2029:
+		return true
+	}
+	return false
+}
+
+// termCell makes s safe for one cell of a terminal table: every unsafe
+// rune (unsafeRune, tabs and line breaks included) is written as a visible
+// \uXXXX escape, a byte that is not UTF-8 as \xNN, and "" as "-". Cost: one
+// scan; a copy only when something is escaped.
+func termCell(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
-			return ' '
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || unsafeRune(r) {
+			clean = false
+			break
 		}
-		return r
-	}, s)
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unsafeRune(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
 
-// revokeBatch is how many keys one DELETE names.
-const revokeBatch = 500
+// escapeJSONControls rewrites the unsafe runes (unsafeRune) that
+// encoding/json leaves raw in its output, DEL, the C1 controls and the
+// bidi controls, as \uXXXX escapes. encoding/json escapes C0 controls in
+// strings itself, so the C0 left (newlines, indentation) is whitespace
+// and stays. The others can only stand inside JSON strings (the rest of
+// JSON is ASCII), where the escape decodes to the same rune, so the
+// document means the same. Cost: one scan; a copy only when something is
+// escaped.
+func escapeJSONControls(b []byte) []byte {
+	unsafe := func(r rune) bool { return r >= 0x7f && unsafeRune(r) }
+	i := 0
+	for i < len(b) {
+		r, size := utf8.DecodeRune(b[i:])
+		if unsafe(r) {
+			break
+		}
+		i += size
+	}
+	if i == len(b) {
+		return b
+	}
+	var out bytes.Buffer
+	out.Grow(len(b) + 16)
+	out.Write(b[:i])
+	for i < len(b) {
+		r, size := utf8.DecodeRune(b[i:])
+		if unsafe(r) {
+			fmt.Fprintf(&out, `\u%04x`, r)
+		} else {
+			out.Write(b[i : i+size])
+		}
+		i += size
+	}
+	return out.Bytes()
+}
 
 func sessionsRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("qsessions sessions revoke", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, sessionsUsage); fs.PrintDefaults() }
 	dbURL := fs.String("db", "", "database URL: postgres://, mysql://, maria:// or sqlite:// (required)")
-	userID := fs.String("user", "", "the user whose sessions to revoke: all of them without IDs, else only among them")
+	userFlag := fs.String("user", "", "the user whose sessions to revoke: all of them without IDs, else only among them")
 	servers := fs.String("memcache", "", "the app's memcached servers (host:port,...), to write cache tombstones for the revoked sessions")
 	prefix := fs.String("cache-prefix", backend.DefaultCachePrefix, "the app's cache key prefix (CachedOptions.Prefix)")
 	ttl := fs.Duration("cache-ttl", backend.DefaultCacheTTL, "the app's cache TTL (CachedOptions.TTL); tombstones live this long")
+	unauthenticated := fs.Bool("cache-unauthenticated", false, "the app's cache runs without keys (CachedOptions.UnauthenticatedCache): write unsigned tombstones")
 	ids, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -369,204 +422,113 @@ func sessionsRevoke(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	if len(ids) == 0 && *userID == "" {
+	if len(ids) == 0 && *userFlag == "" {
 		return errors.New("give the public ids of the sessions to revoke, or --user ID to revoke all of a user's sessions")
 	}
-	want := map[string]bool{}
-	var bad []string
-	for _, id := range ids {
-		id = strings.ToLower(strings.TrimSpace(id))
-		if !validPublicID(id) {
-			bad = append(bad, id)
-			continue
+	var want, bad []string
+	for _, raw := range ids {
+		id, ok := backend.ParsePublicID(strings.TrimSpace(raw))
+		switch {
+		case !ok:
+			bad = append(bad, termCell(raw))
+		case !slices.Contains(want, id):
+			want = append(want, id)
 		}
-		want[id] = true
 	}
 	if len(bad) > 0 {
 		return fmt.Errorf("not public session ids (16 hex digits, as `sessions list` shows): %s", strings.Join(bad, ", "))
 	}
-	var cache *backend.CachedDB
+	sdb, err := openSessionDB(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer sdb.Close()
+	uid := ""
+	if *userFlag != "" {
+		if uid, err = sdb.userID(*userFlag); err != nil {
+			return err
+		}
+	}
+	var b backend.Backend = backend.NewDB(sdb.store)
+	var cached *backend.CachedDB
 	if *servers != "" {
 		mc, err := backend.NewMemcache(strings.Split(*servers, ","), backend.MemcacheOptions{})
 		if err != nil {
-			return fmt.Errorf("--memcache: %w", err)
+			return fmt.Errorf("--memcache: %w", unprefixed(err))
 		}
 		defer mc.Close()
-		// The cached_db backend is used only for its tombstones; its Store
-		// is never asked.
-		cache, err = backend.NewCachedDB(backend.NewMemStore(), mc, backend.CachedOptions{Prefix: *prefix, TTL: *ttl})
+		// The tombstones are signed with the app's cache keys (never a
+		// flag: a command line is visible to every user of the machine),
+		// so the app verifies them as its own.
+		keys, err := backend.ParseCacheKeys(os.Getenv(backend.CacheKeysEnv))
 		if err != nil {
-			return fmt.Errorf("--cache-prefix/--cache-ttl: %w", err)
+			return fmt.Errorf("%s: %w", backend.CacheKeysEnv, unprefixed(err))
 		}
+		if len(keys) == 0 && !*unauthenticated {
+			return fmt.Errorf("--memcache needs the app's cache keys in %s (comma-separated hex, the app's CachedOptions.Keys), "+
+				"or --cache-unauthenticated for an app that runs its cache without keys", backend.CacheKeysEnv)
+		}
+		opts := backend.CachedOptions{Prefix: *prefix, TTL: *ttl, Keys: keys, UnauthenticatedCache: len(keys) == 0}
+		if cached, err = backend.NewCachedDB(sdb.store, mc, opts); err != nil {
+			return fmt.Errorf("--cache-prefix/--cache-ttl: %w", unprefixed(err))
+		}
+		defer cached.Close()
+		b = cached
 	}
-	t, err := openSessionDB(ctx, *dbURL)
-	if err != nil {
-		return err
-	}
-	defer t.Close()
-	if err := t.prepareUserID(ctx); err != nil {
-		return err
-	}
-	var keys []string
-	n := 0
-	if len(want) == 0 {
-		keys, n, err = t.revokeUser(ctx, *userID)
-	} else {
-		keys, n, err = t.revokeIDs(ctx, *userID, want)
-	}
-	if len(keys) > 0 && cache != nil {
-		cache.Invalidate(ctx, keys)
-		if left := cache.Purge(ctx); left > 0 {
+	m := manager(b)
+	n, missing, err := revoke(ctx, m, uid, want)
+	if cached != nil {
+		if left := cached.Purge(ctx); left > 0 {
 			fmt.Fprintf(stderr, "warning: %d cache tombstones could not be written; those sessions may still be served from the cache for up to %v\n", left, *ttl)
 		}
 	}
-	fmt.Fprintf(stdout, "revoked %d session%s\n", n, pluralS(n))
-	if err != nil {
-		return err
+	noun := "sessions"
+	if n == 1 {
+		noun = "session"
 	}
-	if len(want) > 0 {
-		var missing []string
-		for _, id := range ids {
-			if id = strings.ToLower(strings.TrimSpace(id)); want[id] {
-				missing = append(missing, id)
-				delete(want, id)
-			}
-		}
-		scope := "live session"
-		if *userID != "" {
-			scope = "live session of user " + *userID
+	fmt.Fprintf(stdout, "revoked %d %s\n", n, noun)
+	if err != nil {
+		return unprefixed(err)
+	}
+	if len(missing) > 0 {
+		scope := "session"
+		if uid != "" {
+			scope = "live session of user " + termCell(uid)
 		}
 		return fmt.Errorf("no %s has the id %s", scope, strings.Join(missing, ", "))
 	}
 	return nil
 }
 
-func pluralS(n int) string {
-	if n == 1 {
-		return ""
+// revoke ends sessions through m, the path every revoke of the app takes:
+// every live session of userID when ids is empty (Manager.RevokeUser),
+// else each id among userID's live sessions (Manager.Revoke) or, without
+// a user, whoever owns it (Manager.AdminRevoke: a primary-key range
+// lookup and a DELETE per id). It returns how many sessions ended and the
+// ids no session had, and stops at the first failure other than "not
+// found".
+func revoke(ctx context.Context, m *qsessions.Manager, userID string, ids []string) (int, []string, error) {
+	if len(ids) == 0 {
+		n, err := m.RevokeUser(ctx, userID)
+		return n, nil, err
 	}
-	return "s"
-}
-
-// revokeUser deletes every session of userID, live or expired. It
-// returns the keys it deleted and how many rows went. It repeats while rows
-// remain (at most 10 times), so a login racing it is revoked too. Cost: one
-// indexed SELECT of keys and one DELETE per 500 keys, per pass.
-func (t *sqlTable) revokeUser(ctx context.Context, userID string) ([]string, int, error) {
-	sel := "SELECT " + entschema.ColumnKey + " FROM " + entschema.Table + " WHERE " + entschema.ColumnUserID + " = " + t.userIDParam(1)
-	var deleted []string
-	total := 0
-	for range 10 {
-		keys, err := t.keys(ctx, sel, userID)
-		if err != nil {
-			return deleted, total, err
+	n := 0
+	var missing []string
+	for _, id := range ids {
+		var err error
+		if userID != "" {
+			err = m.Revoke(ctx, userID, id)
+		} else {
+			err = m.AdminRevoke(ctx, id)
 		}
-		if len(keys) == 0 {
-			break
-		}
-		n, err := t.deleteKeys(ctx, keys)
-		deleted, total = append(deleted, keys...), total+n
-		if err != nil {
-			return deleted, total, err
-		}
-	}
-	return deleted, total, nil
-}
-
-// revokeIDs deletes the live sessions whose public ids are in want (among
-// userID's when it is set, else among all) and removes the ids it found
-// from want. It returns the keys it deleted and how many rows went. Cost:
-// reading every candidate key and one SHA-256 per key (without userID a
-// scan of all live sessions, about a second per million), then one DELETE.
-func (t *sqlTable) revokeIDs(ctx context.Context, userID string, want map[string]bool) ([]string, int, error) {
-	sel := "SELECT " + entschema.ColumnKey + " FROM " + entschema.Table + " WHERE " + entschema.ColumnExpireDate + " > " + t.ph(1)
-	params := []any{dbNow()}
-	if userID != "" {
-		sel += " AND " + entschema.ColumnUserID + " = " + t.userIDParam(2)
-		params = append(params, userID)
-	}
-	rows, err := t.db.SQL.QueryContext(ctx, sel, params...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("reading session keys: %w", err)
-	}
-	var found []string
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			rows.Close()
-			return nil, 0, fmt.Errorf("reading session keys: %w", err)
-		}
-		if id := backend.PublicID(k); want[id] {
-			found = append(found, k)
-			delete(want, id)
-			if len(want) == 0 {
-				break
-			}
+		switch {
+		case errors.Is(err, backend.ErrNotFound):
+			missing = append(missing, id)
+		case err != nil:
+			return n, missing, err
+		default:
+			n++
 		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("reading session keys: %w", err)
-	}
-	if len(found) == 0 {
-		return nil, 0, nil
-	}
-	n, err := t.deleteKeys(ctx, found)
-	return found, n, err
-}
-
-// keys runs a query that selects session keys.
-func (t *sqlTable) keys(ctx context.Context, q string, params ...any) ([]string, error) {
-	rows, err := t.db.SQL.QueryContext(ctx, q, params...)
-	if err != nil {
-		return nil, fmt.Errorf("reading session keys: %w", err)
-	}
-	defer rows.Close()
-	var keys []string
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			return nil, fmt.Errorf("reading session keys: %w", err)
-		}
-		keys = append(keys, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading session keys: %w", err)
-	}
-	return keys, nil
-}
-
-// deleteKeys deletes the rows with these keys, revokeBatch per statement,
-// and returns how many went.
-func (t *sqlTable) deleteKeys(ctx context.Context, keys []string) (int, error) {
-	total := 0
-	for start := 0; start < len(keys); start += revokeBatch {
-		batch := keys[start:min(start+revokeBatch, len(keys))]
-		params := make([]any, len(batch))
-		for i, k := range batch {
-			params[i] = k
-		}
-		res, err := t.db.SQL.ExecContext(ctx, "DELETE FROM "+entschema.Table+" WHERE "+entschema.ColumnKey+" IN ("+t.phs(1, len(batch))+")", params...)
-		if err != nil {
-			return total, fmt.Errorf("deleting sessions: %w", err)
-		}
-		if n, err := res.RowsAffected(); err == nil {
-			total += int(n)
-		}
-	}
-	return total, nil
-}
-
-// publicIDShape reports whether s has the shape of qsessions.PublicID: 16
-// lowercase hex digits.
-func validPublicID(s string) bool {
-	if len(s) != 16 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
+	return n, missing, nil
 }

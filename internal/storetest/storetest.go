@@ -11,7 +11,10 @@
 // predicate, move expire_date, delete inside a transaction, list a user's
 // live sessions with user.QuerySessions(). The reference schema (ent/) and
 // examples/uuidapp each implement it once. RunSchema checks the table
-// their client.Schema.Create makes on each server.
+// their client.Schema.Create makes on each server. A Store over
+// database/sql without ent hooks (sqlstore) sets Env.NoHooks, which skips
+// the invalidation cases, and counts its statements with CountedSQL
+// (sqldb.go).
 //
 // Every time the suite hands to the Store is in a non-UTC zone
 // (Asia/Tehran) and carries nanoseconds, so a Store that does not convert
@@ -71,6 +74,13 @@ type Env struct {
 	// CreateBulk inserts the records with one ent CreateBulk statement,
 	// as they are (times already UTC).
 	CreateBulk func(ctx context.Context, recs []*backend.Record) error
+
+	// NoHooks marks a Store without ent hooks (sqlstore over database/sql):
+	// it never calls its Invalidators, so the cases about them are skipped
+	// (see sqldb.go); ClearUserSessions, RemoveUserSession and
+	// AddUserSession may then be nil. Such a Store's harness counts
+	// statements with CountedSQL.
+	NoHooks bool
 }
 
 // Harness opens the schema under test on db: a client over
@@ -102,7 +112,9 @@ func Run(t *testing.T, h Harness) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			testutil.EachDialect(t, func(t *testing.T, db *testutil.DB) {
-				c.run(newSuite(t, db, h, c.keyBatch))
+				s := newSuite(t, db, h, c.keyBatch)
+				skipHooks(t, c.name, s.Env)
+				c.run(s)
 			})
 		})
 	}
@@ -203,22 +215,7 @@ func (s *suite) get(key string) *backend.Record {
 func (s *suite) calls() [][]string { return s.rec.Calls() }
 
 // rebind turns ? placeholders into Postgres' $n.
-func (s *suite) rebind(q string) string {
-	if s.db.Dialect != "postgres" {
-		return q
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range q {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+func (s *suite) rebind(q string) string { return Rebind(s.db.Dialect, q) }
 
 // rawKeys reads every session_key of the table, sorted, with raw SQL.
 func (s *suite) rawKeys() []string {
