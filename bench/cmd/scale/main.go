@@ -1,12 +1,23 @@
 // Command scale fills a fresh qsessions_session table with many sessions
 // (default 1,000,000 over 100,000 users, half of them expired) on Postgres
 // and MariaDB/MySQL, then measures the queries whose cost must not grow
-// with the table: a user's session list, a load by key, and clearing the
-// expired rows in batches. It prints each query's EXPLAIN plan, so a lost
-// index shows.
+// with the table: a user's session list, a load by key, the lookup of a
+// session by its public id, and clearing the expired rows in batches
+// (ClearExpired, with -readers goroutines loading live sessions meanwhile:
+// their latency before and during the cleanup, and on MySQL the row lock
+// waits, buffer pool reads and InnoDB history list length). It prints each
+// query's EXPLAIN plan, so a lost index shows.
+//
+// With -variants it then restores the expired rows (from a copy taken
+// before the cleanup) and clears them again with plain-SQL variants of the
+// cleanup batch, timing each batch's SELECT and DELETE, to show where a
+// cleanup's time goes: "offset" (the library's statements), "keyset" (each
+// SELECT starts at the last expire_date seen) and, on MySQL, "delete-limit"
+// (DELETE ... ORDER BY expire_date LIMIT n).
 //
 //	go run ./cmd/scale                      # both servers, defaults
 //	go run ./cmd/scale -dialects postgres -sessions 200000 -users 20000
+//	go run ./cmd/scale -dialects mysql -variants offset,keyset,delete-limit
 //
 // Servers come from QSESSIONS_TEST_POSTGRES and QSESSIONS_TEST_MYSQL (the
 // tests' defaults otherwise). Each run works in a new schema (Postgres) or
@@ -22,6 +33,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,13 +53,26 @@ func main() {
 	expired := flag.Float64("expired", 0.5, "share of sessions already expired")
 	batch := flag.Int("batch", 1000, "rows per INSERT")
 	keep := flag.Bool("keep", false, "keep the schema/database afterwards")
+	flag.IntVar(&opts.readers, "readers", 2, "goroutines loading live sessions by key during the cleanup (0: none)")
+	flag.IntVar(&opts.lookups, "lookups", 5, "public-id lookups of random live sessions to average (0: skip)")
+	variants := flag.String("variants", "", "plain-SQL cleanup variants to run after ClearExpired (comma-separated: offset, keyset, delete-limit)")
 	flag.Parse()
+	if *variants != "" {
+		opts.variants = strings.Split(*variants, ",")
+	}
 	for _, d := range strings.Split(*dialects, ",") {
 		if err := run(d, *sessions, *users, *expired, *batch, *keep); err != nil {
 			fmt.Fprintf(os.Stderr, "scale %s: %v\n", d, err)
 			os.Exit(1)
 		}
 	}
+}
+
+// opts are the flags of the measurements beyond the fill.
+var opts struct {
+	readers  int
+	lookups  int
+	variants []string
 }
 
 // run fills and measures one dialect.
@@ -91,6 +116,7 @@ func run(name string, nSessions, nUsers int, expiredShare float64, batch int, ke
 	_, _ = rand.Read(data)
 	const ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 	var someKey string
+	var liveKeys []string // every 50th live key, for the readers and lookups
 	for i := 0; i < nSessions; i += batch {
 		bs := make([]*ent.SessionCreate, 0, batch)
 		for j := i; j < min(i+batch, nSessions); j++ {
@@ -102,8 +128,13 @@ func run(name string, nSessions, nUsers int, expiredShare float64, batch int, ke
 			exp := now.Add(14 * 24 * time.Hour)
 			if float64(j) < expiredShare*float64(nSessions) {
 				exp = now.Add(-time.Duration(j%86400+1) * time.Second)
-			} else if someKey == "" {
-				someKey = key
+			} else {
+				if someKey == "" {
+					someKey = key
+				}
+				if j%50 == 0 {
+					liveKeys = append(liveKeys, key)
+				}
 			}
 			bs = append(bs, plain.Session.Create().
 				SetID(key).
@@ -157,34 +188,114 @@ func run(name string, nSessions, nUsers int, expiredShare float64, batch int, ke
 		return err
 	}
 
-	// The first batch alone, to EXPLAIN its SELECT while half the table is
-	// still expired; then the rest.
+	if opts.lookups > 0 {
+		if err := publicIDLookup(ctx, db, store, drv, liveKeys); err != nil {
+			return err
+		}
+	}
+	if len(opts.variants) > 0 {
+		if err := backupExpired(ctx, db, now); err != nil {
+			return err
+		}
+	}
+	// The readers load through a store of their own, so that the measured
+	// driver records the cleanup's statements only.
+	readStore := ent.NewSessionStore(plain, backend.WithClock(func() time.Time { return now }))
+	if err := clearExpired(ctx, db, store, readStore, drv, liveKeys, now); err != nil {
+		return err
+	}
+	for _, name := range opts.variants {
+		i := slices.IndexFunc(cleanupVariants, func(v cleanupVariant) bool { return v.name == name })
+		if i < 0 {
+			return fmt.Errorf("unknown cleanup variant %q", name)
+		}
+		if v := cleanupVariants[i]; !v.mysqlOnly || db.Dialect == dialect.MySQL {
+			if err := runVariant(ctx, db, v, now, backend.DefaultBatchSize, readStore, liveKeys); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// clearExpired runs the library's cleanup (backend.ClearExpired over the
+// store) with opts.readers goroutines loading live sessions meanwhile, and
+// prints its rate, the plan of its first batch's SELECT, the readers'
+// latency before and during it and, on MySQL, InnoDB's lock waits, disk
+// reads and history list.
+func clearExpired(ctx context.Context, db *dburl.DB, store, readStore backend.Store, drv *testutil.CountingDriver, liveKeys []string, now time.Time) error {
+	if opts.readers > 0 {
+		stop := readers(ctx, readStore, liveKeys, now, opts.readers)
+		start := time.Now()
+		time.Sleep(3 * time.Second)
+		lat, err := stop()
+		if err != nil {
+			return err
+		}
+		fmt.Printf("\nreaders (%d goroutines, Store.Get of random live sessions) before the cleanup: %s\n", opts.readers, latencyLine(lat, time.Since(start)))
+	}
+	mysql := db.Dialect == dialect.MySQL
+	var before innodb
+	var stopWatch func() int64
+	if mysql {
+		var err error
+		if before, err = innodbStatus(ctx, db.SQL); err != nil {
+			return err
+		}
+		stopWatch = historyWatch(ctx, db.SQL)
+	}
+	var stopReaders func() ([]time.Duration, error)
+	if opts.readers > 0 {
+		stopReaders = readers(ctx, readStore, liveKeys, now, opts.readers)
+	}
+	// After the first batch (half the table still expired), EXPLAIN its
+	// SELECT; the EXPLAIN's time is not counted.
 	drv.Reset()
-	start = time.Now()
-	first, err := store.DeleteExpired(ctx, now, backend.DefaultBatchSize)
-	if err != nil {
-		return err
-	}
-	firstTook := time.Since(start)
-	fmt.Println("\nplan of a cleanup batch's SELECT (after the first batch, half the table still expired):")
-	if err := explain(ctx, db, drv.Queries()[0]); err != nil {
-		return err
-	}
-	start = time.Now()
+	var explained bool
+	var explainTook time.Duration
+	var explainErr error
 	last := time.Now()
-	rest, err := backend.ClearExpired(ctx, store, now, 0, func(total int) {
+	start := time.Now()
+	cleared, err := backend.ClearExpired(ctx, store, now, 0, func(total int) {
+		if !explained {
+			explained = true
+			t0 := time.Now()
+			fmt.Println("\nplan of a cleanup batch's SELECT (after the first batch, half the table still expired):")
+			explainErr = explain(ctx, db, drv.Queries()[0])
+			explainTook = time.Since(t0)
+		}
 		if time.Since(last) > 5*time.Second {
-			fmt.Printf("  ... %d cleared\n", first+total)
+			fmt.Printf("  ... %d cleared\n", total)
 			last = time.Now()
 		}
 	})
+	took := time.Since(start) - explainTook
+	var lat []time.Duration
+	var rerr error
+	if stopReaders != nil {
+		lat, rerr = stopReaders()
+	}
 	if err != nil {
 		return err
 	}
-	took := firstTook + time.Since(start)
-	cleared := first + rest
+	if explainErr != nil {
+		return explainErr
+	}
+	if rerr != nil {
+		return rerr
+	}
 	fmt.Printf("\nClearExpired: %d rows in %v (%.0f rows/s, batches of %d: a SELECT of keys, a DELETE by key)\n",
 		cleared, took.Round(time.Millisecond), float64(cleared)/took.Seconds(), backend.DefaultBatchSize)
+	if stopReaders != nil {
+		fmt.Printf("readers during the cleanup: %s\n", latencyLine(lat, took))
+	}
+	if mysql {
+		after, err := innodbStatus(ctx, db.SQL)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("InnoDB during the cleanup (global counters): %s; history list peak %d\n", innodbDelta(before, after, cleared), stopWatch())
+	}
 	return nil
 }
 
