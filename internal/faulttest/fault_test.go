@@ -29,7 +29,7 @@ var (
 	thinkF     = flag.Duration("faults.think", 5*time.Millisecond, "pause between two requests of a client")
 	timeoutF   = flag.Duration("faults.client-timeout", 60*time.Second, "client-side bound of one request (longer than any fault, so hung requests are measured)")
 	recoverF   = flag.Duration("faults.recover", 30*time.Second, "how long the demo may take to serve again after a run")
-	graceF     = flag.Duration("faults.grace", time.Second, "a 5xx to a request begun this long after the fault ended counts as outside it")
+	graceF     = flag.Duration("faults.grace", 250*time.Millisecond, "a 5xx to a request that began more than this after the fault ended (or ended before it began) counts as outside it: stale pooled connections must not fail requests once the server is back")
 	deadlineF  = flag.Duration("faults.deadline", 3*time.Second, "the configured database deadline (qsessions.DefaultTimeout); strict: no request past it + 1 s")
 	poolF      = flag.Int("faults.pool", 0, "the configured maximum of open database connections (dburl's default); strict needs it")
 	dialectsF  = flag.String("faults.dialects", "postgres,mysql", "servers to run: postgres, mysql (MariaDB)")

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -170,6 +171,9 @@ type Result struct {
 	// proxy at once (exact); MaxConnsServer the most the server counted
 	// for the demo's user (sampled).
 	MaxConnsProxy, MaxConnsServer int
+	// ConnsOpened is the number of connections the demo opened during the
+	// run (at the proxy): pool churn.
+	ConnsOpened int
 	// Outside5xx counts 5xx answers to requests that did not overlap the
 	// fault window (extended by Grace).
 	Outside5xx int
@@ -180,6 +184,9 @@ type Result struct {
 	Unlogged5xx int
 	Classes5xx  []Class5xx
 	Logs        []LogClass
+	// Load is the machine's 1-minute load average at the end of the run
+	// (Linux; 0 elsewhere), to tell figures taken on a busy machine.
+	Load float64
 	// WrongFrom and WrongTo span the wrongly signed-out answers, relative
 	// to the fault's start (requests' starts and ends).
 	WrongFrom, WrongTo time.Duration
@@ -257,6 +264,7 @@ func RunFault(ctx context.Context, opts RunOptions, f Fault) (*Result, error) {
 	}
 	// Count the demo's connections while the run lasts.
 	proxy.ResetMax()
+	opened0 := proxy.Total()
 	var maxServer int
 	var sampler sync.WaitGroup
 	stopSampling := make(chan struct{})
@@ -296,6 +304,8 @@ func RunFault(ctx context.Context, opts RunOptions, f Fault) (*Result, error) {
 	w.Run(ctx, dur)
 	<-faultDone
 	runFor := time.Since(start)
+	opened := proxy.Total() - opened0
+	load := loadAverage()
 	close(stopSampling)
 	sampler.Wait()
 	check := w.Check(opts.Recover)
@@ -304,8 +314,8 @@ func RunFault(ctx context.Context, opts RunOptions, f Fault) (*Result, error) {
 		return nil, fmt.Errorf("the fault %s: %w", f.Name, faultErr)
 	}
 	res := &Result{Dialect: srv.Kind(), Fault: f.Label, Clients: clients, Window: window,
-		FaultAt: window.Start.Sub(start), FaultFor: window.End.Sub(window.Start), RunFor: runFor,
-		Check: check, MaxConnsProxy: proxy.MaxOpen(), MaxConnsServer: maxServer,
+		FaultAt: window.Start.Sub(start), FaultFor: window.End.Sub(window.Start), RunFor: runFor, Load: load,
+		Check: check, MaxConnsProxy: proxy.MaxOpen(), MaxConnsServer: maxServer, ConnsOpened: opened,
 		Anomalies: map[string]int{}, Over: map[time.Duration]int{}, During: map[string]map[int]int{}, Requests: w.Requests()}
 	res.summarise(demo.Logs.Lines(), opts.Grace, f.Length)
 	return res, nil
@@ -542,7 +552,7 @@ func fmtDur(d time.Duration) string {
 // details of each run below it.
 func Table(results []*Result) string {
 	var b strings.Builder
-	b.WriteString("| fault | clients | requests | 5xx | wrongly \"signed out\" | revoked accepted | lost | worst latency | max DB conns (proxy / server) | ERROR+WARN log lines by class |\n")
+	b.WriteString("| fault | clients | requests | 5xx | wrongly \"signed out\" | revoked accepted | lost | worst latency | max DB conns (proxy / server), opened | ERROR+WARN log lines by class |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range results {
 		var logs []string
@@ -568,16 +578,16 @@ func Table(results []*Result) string {
 		if r.Window.Note != "" {
 			label += " (" + r.Window.Note + ")"
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %s | %d | %d | %s | %s (%s) | %d / %d | %s |\n",
+		fmt.Fprintf(&b, "| %s | %d | %d | %s | %d | %d | %s | %s (%s) | %d / %d, %d | %s |\n",
 			label, r.Clients, len(r.Requests), fivexx, r.WronglySignedOut,
-			r.RevokedAccepted, lost, fmtDur(r.Worst), r.WorstOp, r.MaxConnsProxy, r.MaxConnsServer, strings.Join(logs, "; "))
+			r.RevokedAccepted, lost, fmtDur(r.Worst), r.WorstOp, r.MaxConnsProxy, r.MaxConnsServer, r.ConnsOpened, strings.Join(logs, "; "))
 	}
 	b.WriteString("\n")
 	for _, r := range results {
-		fmt.Fprintf(&b, "%s %s: fault at %s for %s %s, run %s; p50 %s, p99 %s; slower than 1/2/5/10/30 s: %d/%d/%d/%d/%d; "+
+		fmt.Fprintf(&b, "%s %s: fault at %s for %s %s, run %s, load average %.1f; p50 %s, p99 %s; slower than 1/2/5/10/30 s: %d/%d/%d/%d/%d; "+
 			"in flight ≥ half the fault: %d; no answer: %d; 5xx outside the fault: %d; 5xx less ERROR/WARN events: %d; live cookies deleted: %d; "+
 			"after the run: served again after %s%s, %d live checked (%d lost, %d unverified), %d ended probed (%d accepted), %d uncertain\n",
-			dialectLabel(r.Dialect), r.Fault, fmtDur(r.FaultAt), fmtDur(r.FaultFor), r.Window.Note, fmtDur(r.RunFor),
+			dialectLabel(r.Dialect), r.Fault, fmtDur(r.FaultAt), fmtDur(r.FaultFor), r.Window.Note, fmtDur(r.RunFor), r.Load,
 			fmtDur(r.P50), fmtDur(r.P99), r.Over[time.Second], r.Over[2*time.Second], r.Over[5*time.Second], r.Over[10*time.Second], r.Over[30*time.Second],
 			r.Hung, r.NoAnswer, r.Outside5xx, r.Unlogged5xx, r.CookieDeleted,
 			fmtDur(r.Check.Recovered), recoveryNote(r.Check),
@@ -622,6 +632,16 @@ func Table(results []*Result) string {
 		}
 	}
 	return b.String()
+}
+
+// loadAverage returns the 1-minute load average from /proc/loadavg, or 0.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f, _ := strconv.ParseFloat(strings.Fields(string(b) + " 0")[0], 64)
+	return f
 }
 
 func recoveryNote(c CheckResult) string {

@@ -300,6 +300,7 @@ type client struct {
 	rng  *rand.Rand
 
 	mu     sync.Mutex // guards the lists against Check's reading
+	failed bool       // the last request failed (5xx, none, or wrongly signed out)
 	main   *session
 	spares []*session
 	ended  []*session
@@ -414,6 +415,7 @@ func htmlTitle(b []byte) string {
 }
 
 func (c *client) record(r *Request) {
+	c.failed = r.Status == 0 || r.Status >= 500 || r.WronglySignedOut
 	c.w.mu.Lock()
 	c.w.reqs = append(c.w.reqs, *r)
 	c.w.mu.Unlock()
@@ -517,14 +519,20 @@ func (c *client) run(ctx context.Context, end time.Time) {
 		if c.main == nil {
 			s := c.login(PhaseRun)
 			if s == nil {
-				time.Sleep(100*time.Millisecond + c.w.opts.Think)
+				time.Sleep(250*time.Millisecond + c.w.opts.Think) // a user trying again
 				continue
 			}
 			c.mu.Lock()
 			c.main = s
 			c.mu.Unlock()
 		}
-		switch p := c.rng.IntN(100); {
+		p := c.rng.IntN(100)
+		if c.failed {
+			// A user whose page failed reloads it rather than moving on to
+			// sign out or revoke: reads go on through a fault.
+			p %= 70
+		}
+		switch {
 		case p < 55:
 			c.read(c.main, OpAPI, PhaseRun)
 		case p < 70:
