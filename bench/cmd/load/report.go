@@ -113,6 +113,7 @@ func (r *report) write(w io.Writer) {
 	p("Measured by `go run ./cmd/load%s` (bench/cmd/load; `bench/run load` writes this section) on %s. Do not edit by hand: rerun it.\n\n",
 		strings.TrimRight(" "+cfg.args, " "), r.env.start.UTC().Format("2006-01-02 15:04 UTC"))
 	p("| setup | |\n| --- | --- |\n")
+	p("| code | %s |\n", r.env.commit)
 	p("| machine | %d CPUs (%s), %s %s/%s |\n", runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	p("| servers | PostgreSQL %s, memcached %s, all on loopback |\n", orDash(r.env.postgres), orDash(r.env.memcached))
 	p("| load average (1/5/15 min) before / after | %s / %s |\n", r.env.loadBefore, r.env.loadEnd)

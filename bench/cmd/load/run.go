@@ -94,6 +94,7 @@ type environment struct {
 	loadBefore, loadEnd string
 	postgres, memcached string
 	dbName              string
+	commit              string // the checkout measured, from git
 }
 
 // run sets up the database, memcached and the servers, measures, reports
@@ -103,6 +104,7 @@ func run(cfg config) (ok bool, err error) {
 	h := &harness{cfg: cfg, ctx: ctx, children: map[string]*child{}, ctl: &http.Client{Timeout: 5 * time.Minute}}
 	h.env.start = time.Now()
 	h.env.loadBefore = loadavg()
+	h.env.commit = gitCommit()
 
 	// A database of our own, with a schema per server.
 	admin, err := dburl.Open(cfg.postgres)
@@ -586,6 +588,21 @@ func memcachedVersion(addr string) string {
 		return "?"
 	}
 	return strings.TrimPrefix(strings.TrimSpace(line), "VERSION ")
+}
+
+// gitCommit describes the checkout the harness runs in: the short commit,
+// and whether files differ from it (the root module is built from the
+// working tree through bench/go.mod's replace).
+func gitCommit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown (not a git checkout)"
+	}
+	c := strings.TrimSpace(string(out))
+	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no", "--", "..").Output(); err == nil && len(st) > 0 {
+		c += " with uncommitted changes"
+	}
+	return c
 }
 
 // loadavg returns the 1, 5 and 15 minute load averages.

@@ -12,8 +12,10 @@
 // before the cleanup) and clears them again with plain-SQL variants of the
 // cleanup batch, timing each batch's SELECT and DELETE, to show where a
 // cleanup's time goes: "offset" (the library's statements), "keyset" (each
-// SELECT starts at the last expire_date seen) and, on MySQL, "delete-limit"
-// (DELETE ... ORDER BY expire_date LIMIT n).
+// SELECT starts at the last expire_date seen), "pk-walk" (batches in
+// primary-key order), on MySQL "delete-limit" (DELETE ... ORDER BY
+// expire_date LIMIT n), and "library" (the Store's own DeleteExpired
+// batches, through ent, in the same conditions as the others).
 //
 //	go run ./cmd/scale                      # both servers, defaults
 //	go run ./cmd/scale -dialects postgres -sessions 200000 -users 20000
@@ -55,7 +57,7 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the schema/database afterwards")
 	flag.IntVar(&opts.readers, "readers", 2, "goroutines loading live sessions by key during the cleanup (0: none)")
 	flag.IntVar(&opts.lookups, "lookups", 5, "public-id lookups of random live sessions to average (0: skip)")
-	variants := flag.String("variants", "", "plain-SQL cleanup variants to run after ClearExpired (comma-separated: offset, keyset, delete-limit)")
+	variants := flag.String("variants", "", "cleanup variants to run after ClearExpired (comma-separated: library, offset, keyset, pk-walk, delete-limit)")
 	flag.Parse()
 	if *variants != "" {
 		opts.variants = strings.Split(*variants, ",")
@@ -204,12 +206,13 @@ func run(name string, nSessions, nUsers int, expiredShare float64, batch int, ke
 	if err := clearExpired(ctx, db, store, readStore, drv, liveKeys, now); err != nil {
 		return err
 	}
+	variants := append([]cleanupVariant{libraryVariant(store)}, cleanupVariants...)
 	for _, name := range opts.variants {
-		i := slices.IndexFunc(cleanupVariants, func(v cleanupVariant) bool { return v.name == name })
+		i := slices.IndexFunc(variants, func(v cleanupVariant) bool { return v.name == name })
 		if i < 0 {
 			return fmt.Errorf("unknown cleanup variant %q", name)
 		}
-		if v := cleanupVariants[i]; !v.mysqlOnly || db.Dialect == dialect.MySQL {
+		if v := variants[i]; !v.mysqlOnly || db.Dialect == dialect.MySQL {
 			if err := runVariant(ctx, db, v, now, backend.DefaultBatchSize, readStore, liveKeys); err != nil {
 				return err
 			}
