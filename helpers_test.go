@@ -123,6 +123,12 @@ func (e *env) routes() http.Handler {
 	mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%v", qsessions.FromContext(r.Context()).UserID())
 	})
+	mux.HandleFunc("/revoke", func(w http.ResponseWriter, r *http.Request) {
+		s := qsessions.FromContext(r.Context())
+		if err := e.m.Revoke(r.Context(), s.UserID(), r.FormValue("id")); err != nil {
+			http.Error(w, err.Error(), 500)
+		}
+	})
 	mux.HandleFunc("/revoke-others", func(w http.ResponseWriter, r *http.Request) {
 		s := qsessions.FromContext(r.Context())
 		n, err := e.m.RevokeOthers(r.Context(), s.UserID())
@@ -257,4 +263,13 @@ func (c *countingBackend) Save(ctx context.Context, rec *backend.Record, now tim
 func (c *countingBackend) Delete(ctx context.Context, keys ...string) (int, error) {
 	c.calls.Add(1)
 	return c.Backend.Delete(ctx, keys...)
+}
+
+// SessionStore forwards the wrapped backend's Store, as a wrapper must for
+// the Manager to hear of sessions ended through ent.
+func (c *countingBackend) SessionStore() backend.Store {
+	if s, ok := c.Backend.(interface{ SessionStore() backend.Store }); ok {
+		return s.SessionStore()
+	}
+	return nil
 }

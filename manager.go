@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -64,7 +63,8 @@ var (
 // unavailable wraps a backend failure of the step what in ErrUnavailable;
 // the backend's answers (not found, interrupted) pass unchanged.
 func unavailable(what string, err error) error {
-	if err == nil || errors.Is(err, backend.ErrNotFound) || errors.Is(err, backend.ErrSessionInterrupted) || errors.Is(err, ErrUnavailable) {
+	if err == nil || errors.Is(err, backend.ErrNotFound) || errors.Is(err, backend.ErrSessionInterrupted) ||
+		errors.Is(err, backend.ErrUserID) || errors.Is(err, ErrUnavailable) {
 		return err
 	}
 	return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
@@ -108,6 +108,15 @@ type Manager struct {
 	// database takes. A negative value turns the bound off (the caller's
 	// context alone decides). ClearExpired is not bounded by it.
 	Timeout time.Duration
+	// OnEvent, when set, hears of sign-ins, sign-outs, revokes (with their
+	// Cause) and address changes after each was committed, for sign-in
+	// alerts and a security log (package alerts builds both on it). It runs
+	// in the goroutine of the change, with a context that is not cancelled
+	// with the request; keep it quick or hand off. A panic in it is logged
+	// and never fails the request. Revokes through ent outside the session
+	// API are reported when the Backend is backend.DB or CachedDB over a
+	// generated Store (one SELECT of keys and owners per ent delete).
+	OnEvent func(ctx context.Context, e Event)
 	// Now is the clock, UTC; default time.Now. Tests pass a fake clock.
 	Now func() time.Time
 	// Logger receives errors that have no caller to return to (background
@@ -119,9 +128,12 @@ type Manager struct {
 	logs        logLimiter
 }
 
-// New returns a Manager over b with the defaults above.
+// New returns a Manager over b with the defaults above. When b tells its
+// Store (backend.DB, CachedDB), the Manager listens on it for sessions
+// ended through ent, reported to OnEvent once that is set; until then the
+// listening costs nothing.
 func New(b backend.Backend) *Manager {
-	return &Manager{
+	m := &Manager{
 		Backend:            b,
 		Lifetime:           DefaultLifetime,
 		ActivityInterval:   DefaultActivityInterval,
@@ -130,6 +142,10 @@ func New(b backend.Backend) *Manager {
 		CleanupInterval:    time.Hour,
 		Timeout:            DefaultTimeout,
 	}
+	if s := storeOf(b); s != nil {
+		s.AddInvalidator(endListener{m})
+	}
+	return m
 }
 
 // bounded returns ctx with the Manager's Timeout, and its cancel func.
@@ -286,20 +302,24 @@ func (m *Manager) Revoke(ctx context.Context, userID any, publicID string) error
 		return err
 	}
 	now := m.now()
-	var keys []string
+	var ends []ending
 	for _, r := range rs {
 		if r.UserID == userID && r.ExpireDate.After(now) {
-			keys = append(keys, r.Key)
+			ends = append(ends, endingOf(r))
 		}
 	}
-	if len(keys) == 0 {
+	if len(ends) == 0 {
 		return backend.ErrNotFound
 	}
-	n, err := m.revoke(ctx, keys)
+	n, err := m.revoke(ctx, causeOf(ctx, CauseOwner), ends)
 	if err == nil && n == 0 {
 		return backend.ErrNotFound // ended meanwhile
 	}
 	return err
+}
+
+func endingOf(r *backend.Record) ending {
+	return ending{key: r.Key, userID: r.UserID, ip: r.IP, ua: r.UserAgent}
 }
 
 // AdminRevoke ends the session with the given public id, whoever owns it,
@@ -316,11 +336,11 @@ func (m *Manager) AdminRevoke(ctx context.Context, publicID string) error {
 	if len(rs) == 0 {
 		return fmt.Errorf("session %s: %w", publicID, backend.ErrNotFound)
 	}
-	keys := make([]string, len(rs))
+	ends := make([]ending, len(rs))
 	for i, r := range rs {
-		keys[i] = r.Key
+		ends[i] = endingOf(r)
 	}
-	n, err := m.revoke(ctx, keys)
+	n, err := m.revoke(ctx, causeOf(ctx, CauseAdmin), ends)
 	if err == nil && n == 0 {
 		return fmt.Errorf("session %s: %w", publicID, backend.ErrNotFound)
 	}
@@ -331,14 +351,14 @@ func (m *Manager) AdminRevoke(ctx context.Context, publicID string) error {
 // the request in ctx ("sign out everywhere else") and returns how many
 // ended. Cost: one indexed SELECT of keys and one DELETE per pass.
 func (m *Manager) RevokeOthers(ctx context.Context, userID any) (int, error) {
-	return m.revokeUser(ctx, userID, currentKey(ctx))
+	return m.revokeUser(ctx, userID, currentKey(ctx), causeOf(ctx, CauseOwner))
 }
 
 // RevokeUser ends every live session of userID, the current one included
 // ("sign out everywhere"; after a password change), and returns how many
 // ended. Cost: as RevokeOthers.
 func (m *Manager) RevokeUser(ctx context.Context, userID any) (int, error) {
-	return m.revokeUser(ctx, userID, "")
+	return m.revokeUser(ctx, userID, "", causeOf(ctx, CauseApp))
 }
 
 // revokeUserPasses bounds the passes of revokeUser: a login that races the
@@ -347,7 +367,7 @@ func (m *Manager) RevokeUser(ctx context.Context, userID any) (int, error) {
 // chased further.
 const revokeUserPasses = 3
 
-func (m *Manager) revokeUser(ctx context.Context, userID any, except string) (int, error) {
+func (m *Manager) revokeUser(ctx context.Context, userID any, except string, cause Cause) (int, error) {
 	if userID == nil {
 		return 0, nil
 	}
@@ -359,11 +379,16 @@ func (m *Manager) revokeUser(ctx context.Context, userID any, except string) (in
 		if err != nil {
 			return total, unavailable("listing the user's sessions", err)
 		}
-		keys := slices.DeleteFunc(all, func(k string) bool { return k == except })
-		if len(keys) == 0 {
+		var ends []ending
+		for _, k := range all {
+			if k != except {
+				ends = append(ends, ending{key: k, userID: userID})
+			}
+		}
+		if len(ends) == 0 {
 			return total, nil
 		}
-		n, err := m.revoke(ctx, keys)
+		n, err := m.revoke(ctx, cause, ends)
 		total += n
 		if err != nil {
 			return total, err
@@ -372,14 +397,41 @@ func (m *Manager) revokeUser(ctx context.Context, userID any, except string) (in
 	return total, nil
 }
 
-// revoke ends the sessions with keys: the one path every revoke takes
-// (logout, the user, an admin, the cap, the CLI), so the backend's
-// tombstones are written alike. It returns how many rows went.
-func (m *Manager) revoke(ctx context.Context, keys []string) (int, error) {
-	ctx, cancel := m.bounded(ctx)
-	defer cancel()
-	n, err := m.Backend.Delete(ctx, keys...)
-	return n, unavailable("deleting sessions", err)
+// revoke ends the sessions: the one path every revoke takes (logout, the
+// user, an admin, the cap, the CLI), so the backend's tombstones and the
+// events are alike. It reports an EventRevoke per session (EventSignOut for
+// a logout, cause "") once the DELETE succeeded, and returns how many rows
+// went.
+func (m *Manager) revoke(ctx context.Context, cause Cause, ends []ending) (int, error) {
+	keys := make([]string, len(ends))
+	for i, e := range ends {
+		keys[i] = e.key
+	}
+	bctx, cancel := m.bounded(ctx)
+	n, err := m.Backend.Delete(bctx, keys...)
+	cancel()
+	if err != nil {
+		return n, unavailable("deleting sessions", err)
+	}
+	if n > 0 && m.OnEvent != nil {
+		kind, by := EventRevoke, ""
+		if cause == "" {
+			kind = EventSignOut
+		} else if cause == CauseOwner {
+			// Revoke and RevokeOthers run outside the session's lock;
+			// Login (the cap) and Logout hold it and never get here.
+			if cur := currentKey(ctx); cur != "" {
+				by = backend.PublicID(cur)
+			}
+		}
+		for _, e := range ends {
+			if e.userID == nil {
+				continue // anonymous sessions belong to no one's security log
+			}
+			m.emit(ctx, Event{Kind: kind, Cause: cause, UserID: e.userID, SessionID: backend.PublicID(e.key), ByID: by, IP: e.ip, UserAgent: e.ua})
+		}
+	}
+	return n, nil
 }
 
 // ClearExpired deletes every expired session in batches and returns how
@@ -446,8 +498,14 @@ func (m *Manager) enforceCap(ctx context.Context, userID any, keep string) {
 	keys, err := m.Backend.ExcessKeys(bctx, userID, m.now(), limit)
 	cancel()
 	if err == nil {
-		if keys = slices.DeleteFunc(keys, func(k string) bool { return k == keep }); len(keys) > 0 {
-			_, err = m.revoke(ctx, keys)
+		var ends []ending
+		for _, k := range keys {
+			if k != keep {
+				ends = append(ends, ending{key: k, userID: userID})
+			}
+		}
+		if len(ends) > 0 {
+			_, err = m.revoke(ctx, CauseCap, ends)
 		}
 	}
 	if err != nil {

@@ -417,6 +417,7 @@ func (s *Session) Login(ctx context.Context, userID any) error {
 	if err := s.rotate(ctx, userID); err != nil {
 		return err
 	}
+	s.m.emit(ctx, Event{Kind: EventSignIn, UserID: userID, SessionID: backend.PublicID(s.rec.Key), IP: s.rec.IP, UserAgent: s.rec.UserAgent})
 	s.m.enforceCap(ctx, userID, s.rec.Key)
 	return nil
 }
@@ -482,7 +483,7 @@ func (s *Session) Logout(ctx context.Context) error {
 		return err
 	}
 	if s.rec != nil {
-		if _, err := s.m.revoke(ctx, []string{s.rec.Key}); err != nil {
+		if _, err := s.m.revoke(ctx, "", []ending{endingOf(s.rec)}); err != nil {
 			return err
 		}
 	}
@@ -588,7 +589,7 @@ func (s *Session) Save(ctx context.Context) (Commit, error) {
 		s.rec, s.token, s.key, s.newToken = rec, token, rec.Key, true
 	case s.modified && empty:
 		// Everything was removed: the row goes too.
-		if _, err := s.m.revoke(ctx, []string{s.rec.Key}); err != nil {
+		if _, err := s.m.revoke(ctx, "", []ending{{key: s.rec.Key}}); err != nil {
 			return Commit{}, err
 		}
 		s.interrupted()
@@ -615,6 +616,10 @@ func (s *Session) Save(ctx context.Context) (Commit, error) {
 		if err != nil {
 			s.m.logs.log(s.m.logger(), "activity", "qsessions: recording session activity failed", "err", err)
 		} else if wrote {
+			if prev := s.rec.IP; prev != "" && rec.IP != "" && prev != rec.IP {
+				s.m.emit(ctx, Event{Kind: EventIPChange, UserID: rec.UserID, SessionID: backend.PublicID(rec.Key),
+					IP: rec.IP, UserAgent: rec.UserAgent, PreviousIP: prev})
+			}
 			s.rec = rec
 			s.newToken = s.newToken || s.h.persist >= 0
 		}

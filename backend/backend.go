@@ -22,6 +22,10 @@ var (
 	// ErrKeyExists: an Insert met a row with the same key. DB.Create draws a
 	// new token and retries; anything else reports it.
 	ErrKeyExists = errors.New("qsessions: session key already exists")
+	// ErrUserID: a user ID that is not of the app's ID type (or, for a
+	// store with opaque IDs, does not fit the user_id column). A bug or bad
+	// input, never an outage: it reaches no database.
+	ErrUserID = errors.New("qsessions: user ID does not fit the user_id column")
 	// ErrSessionInterrupted: a save found no live row for the session: it was
 	// revoked or expired while the request ran. The request's changes are
 	// dropped and the session is not recreated (Django's SessionInterrupted).

@@ -299,6 +299,10 @@ func NewCachedDB(store Store, cache Cache, opts CachedOptions) (*CachedDB, error
 	return c, nil
 }
 
+// SessionStore returns the Store under the cache, for the Manager to hear
+// of sessions ended through ent.
+func (c *CachedDB) SessionStore() Store { return c.db.Store }
+
 // Close takes c off its Store's Invalidators. It does not close the Cache
 // (the caller opened it) and does not wait for a purge pass.
 func (c *CachedDB) Close() error {

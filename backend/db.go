@@ -69,6 +69,10 @@ type DB struct {
 // NewDB returns the db backend over store.
 func NewDB(store Store) *DB { return &DB{Store: store} }
 
+// SessionStore returns the Store, for the Manager to hear of sessions
+// ended through ent.
+func (b *DB) SessionStore() Store { return b.Store }
+
 // Load is one indexed SELECT, tried once more when it failed on a stale
 // pooled connection (after a database restart, say).
 func (b *DB) Load(ctx context.Context, key string, now time.Time) (*Record, error) {

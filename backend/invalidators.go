@@ -48,10 +48,19 @@ func (l *Invalidators) load() []*Invalidator {
 	return nil
 }
 
-// Active reports whether anyone listens: hooks read no keys when no one does.
-func (l *Invalidators) Active() bool { return len(l.load()) > 0 }
+// Active reports whether anyone listens: hooks read no keys when no one
+// does. An EndListener listens only while its Listening says so.
+func (l *Invalidators) Active() bool {
+	for _, p := range l.load() {
+		if el, ok := (*p).(EndListener); !ok || el.Listening() {
+			return true
+		}
+	}
+	return false
+}
 
-// Invalidate tells every listener about keys.
+// Invalidate tells every listener about keys: after the statement and again
+// on commit inside a transaction.
 func (l *Invalidators) Invalidate(ctx context.Context, keys []string) {
 	if len(keys) == 0 {
 		return
@@ -59,4 +68,36 @@ func (l *Invalidators) Invalidate(ctx context.Context, keys []string) {
 	for _, p := range l.load() {
 		(*p).Invalidate(ctx, keys)
 	}
+}
+
+// Ended tells the EndListeners that listen whose sessions ended, once the
+// change is committed (after the statement outside a transaction).
+func (l *Invalidators) Ended(ctx context.Context, ended []Ended) {
+	if len(ended) == 0 {
+		return
+	}
+	for _, p := range l.load() {
+		if el, ok := (*p).(EndListener); ok && el.Listening() {
+			el.SessionsEnded(ctx, ended)
+		}
+	}
+}
+
+// Ended is a live session that ended through ent outside the session API
+// (a delete by predicate, an update that ended it, its user deleted).
+type Ended struct {
+	// Key is the session's stored key.
+	Key string
+	// UserID is its owner in the app's ID type, nil for an anonymous one.
+	UserID any
+}
+
+// EndListener is an Invalidator that also wants to know, once the change
+// is committed, which users' sessions ended through ent: the Manager is one
+// when its OnEvent is set, to report those revokes. Listening says whether
+// it wants reports now; the hooks read nothing for it otherwise.
+type EndListener interface {
+	Invalidator
+	SessionsEnded(ctx context.Context, ended []Ended)
+	Listening() bool
 }

@@ -335,7 +335,7 @@ func (s *SessionStore) UserSessions(ctx context.Context, userID any, now time.Ti
 		Order(Desc(session.FieldLastActivity), Asc(session.FieldID)).
 		All(s.ctx(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("listing the user's sessions: %w", err)
+		return nil, fmt.Errorf("selecting the user's sessions: %w", err)
 	}
 	rs := make([]*backend.Record, len(es))
 	for i, e := range es {
@@ -380,7 +380,7 @@ func (s *SessionStore) Find(ctx context.Context, publicID string) ([]*backend.Re
 		Limit(8).
 		All(s.ctx(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("finding the session %s: %w", publicID, err)
+		return nil, fmt.Errorf("selecting by public id %s: %w", publicID, err)
 	}
 	rs := make([]*backend.Record, len(es))
 	for i, e := range es {
@@ -403,11 +403,11 @@ func (s *SessionStore) sessionHook(next Mutator) Mutator {
 		if id, ok := sm.ID(); ok {
 			preds = append(preds, session.ID(id))
 		}
-		keys, err := s.liveKeys(ctx, sm.Client().Session, session.And(preds...))
+		ended, err := s.live(ctx, sm.Client().Session, session.And(preds...))
 		if err != nil {
 			return nil, err
 		}
-		return s.report(ctx, sm.Tx, keys, next, m)
+		return s.report(ctx, sm.Tx, ended, next, m)
 	})
 }
 
@@ -439,33 +439,43 @@ func (s *SessionStore) userHook(next Mutator) Mutator {
 		if len(ps) == 0 {
 			return next.Mutate(ctx, m)
 		}
-		keys, err := s.liveKeys(ctx, um.Client().Session, session.Or(ps...))
+		ended, err := s.live(ctx, um.Client().Session, session.Or(ps...))
 		if err != nil {
 			return nil, err
 		}
-		return s.report(ctx, um.Tx, keys, next, m)
+		return s.report(ctx, um.Tx, ended, next, m)
 	})
 }
 
-// report runs the statement, then tells the Invalidator about keys; inside
-// a transaction it tells it again once the commit succeeded.
-func (s *SessionStore) report(ctx context.Context, txOf func() (*Tx, error), keys []string, next Mutator, m Mutation) (Value, error) {
+// report runs the statement, then tells the Invalidators about the keys of
+// ended; inside a transaction it tells them again once the commit
+// succeeded. EndListeners hear whose sessions ended once, when the change
+// is committed.
+func (s *SessionStore) report(ctx context.Context, txOf func() (*Tx, error), ended []backend.Ended, next Mutator, m Mutation) (Value, error) {
 	v, err := next.Mutate(ctx, m)
-	if err != nil || len(keys) == 0 {
+	if err != nil || len(ended) == 0 {
 		return v, err
 	}
-	s.invalidate(ctx, keys)
-	if tx, terr := txOf(); terr == nil {
-		tx.OnCommit(func(next Committer) Committer {
-			return CommitFunc(func(ctx context.Context, tx *Tx) error {
-				err := next.Commit(ctx, tx)
-				if err == nil {
-					s.invalidate(ctx, keys)
-				}
-				return err
-			})
-		})
+	keys := make([]string, len(ended))
+	for i, e := range ended {
+		keys[i] = e.Key
 	}
+	s.invalidate(ctx, keys)
+	tx, terr := txOf()
+	if terr != nil {
+		s.inv.Ended(ctx, ended)
+		return v, nil
+	}
+	tx.OnCommit(func(next Committer) Committer {
+		return CommitFunc(func(ctx context.Context, tx *Tx) error {
+			err := next.Commit(ctx, tx)
+			if err == nil {
+				s.invalidate(ctx, keys)
+				s.inv.Ended(ctx, ended)
+			}
+			return err
+		})
+	})
 	return v, nil
 }
 
@@ -477,26 +487,32 @@ func (s *SessionStore) invalidate(ctx context.Context, keys []string) {
 	}
 }
 
-// liveKeys reads the keys of the live sessions matching p, KeyBatch at a
-// time in key order.
-func (s *SessionStore) liveKeys(ctx context.Context, c *SessionClient, p predicate.Session) ([]string, error) {
+// live reads the keys and owners of the live sessions matching p,
+// KeyBatch at a time in key order.
+func (s *SessionStore) live(ctx context.Context, c *SessionClient, p predicate.Session) ([]backend.Ended, error) {
 	now := backend.Time(s.cfg.Now())
-	var keys []string
+	var out []backend.Ended
 	for {
 		q := c.Query().
 			Where(p, session.ExpireDateGT(now)).
 			Order(Asc(session.FieldID)).
 			Limit(s.cfg.KeyBatch)
-		if len(keys) > 0 {
-			q.Where(session.IDGT(keys[len(keys)-1]))
+		if len(out) > 0 {
+			q.Where(session.IDGT(out[len(out)-1].Key))
 		}
-		batch, err := q.IDs(ctx)
+		batch, err := q.Select(session.FieldID, session.FieldUserID).All(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("reading the keys of ended sessions: %w", err)
 		}
-		keys = append(keys, batch...)
+		for _, e := range batch {
+			ended := backend.Ended{Key: e.ID}
+			if e.UserID != nil {
+				ended.UserID = *e.UserID
+			}
+			out = append(out, ended)
+		}
 		if len(batch) < s.cfg.KeyBatch {
-			return keys, nil
+			return out, nil
 		}
 	}
 }
@@ -532,7 +548,7 @@ func sessionUserID(v any) (*int, error) {
 	}
 	id, ok := v.(int)
 	if !ok {
-		return nil, fmt.Errorf("qsessions: a user ID of type %T, but User IDs are int", v)
+		return nil, fmt.Errorf("%w: a user ID of type %T, but User IDs are int", backend.ErrUserID, v)
 	}
 	return &id, nil
 }

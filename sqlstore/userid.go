@@ -16,7 +16,7 @@ import (
 // ErrUserID wraps the error of a user ID that cannot be a value of the
 // table's user_id column (text for an integer column, a malformed UUID, a
 // value of an unknown Go type). No query is run for it.
-var ErrUserID = errors.New("sqlstore: user ID does not fit the user_id column")
+var ErrUserID = backend.ErrUserID
 
 // idKind is how user IDs are checked and passed.
 type idKind int

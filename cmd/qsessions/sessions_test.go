@@ -558,7 +558,7 @@ func TestSessionsBadUser(t *testing.T) {
 			{"sessions", "revoke", "--db", db.URL, "--user", f.aliceText + "abc", f.idMac},
 		} {
 			code, out, errOut := sessCLI(t, args...)
-			if code == 0 || out != "" || !strings.Contains(errOut, `--user: sqlstore: user ID does not fit the user_id column: "`+f.aliceText+`abc" is not a valid`) {
+			if code == 0 || out != "" || !strings.Contains(errOut, `--user: qsessions: user ID does not fit the user_id column: "`+f.aliceText+`abc" is not a valid`) {
 				t.Errorf("%q: exit %d, %q %q", args, code, out, errOut)
 			}
 		}

@@ -338,7 +338,7 @@ func (s *LoginSessionStore) UserSessions(ctx context.Context, userID any, now ti
 		Order(Desc(loginsession.FieldLastActivity), Asc(loginsession.FieldID)).
 		All(s.ctx(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("listing the user's sessions: %w", err)
+		return nil, fmt.Errorf("selecting the user's sessions: %w", err)
 	}
 	rs := make([]*backend.Record, len(es))
 	for i, e := range es {
@@ -383,7 +383,7 @@ func (s *LoginSessionStore) Find(ctx context.Context, publicID string) ([]*backe
 		Limit(8).
 		All(s.ctx(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("finding the session %s: %w", publicID, err)
+		return nil, fmt.Errorf("selecting by public id %s: %w", publicID, err)
 	}
 	rs := make([]*backend.Record, len(es))
 	for i, e := range es {
@@ -406,11 +406,11 @@ func (s *LoginSessionStore) sessionHook(next Mutator) Mutator {
 		if id, ok := sm.ID(); ok {
 			preds = append(preds, loginsession.ID(id))
 		}
-		keys, err := s.liveKeys(ctx, sm.Client().LoginSession, loginsession.And(preds...))
+		ended, err := s.live(ctx, sm.Client().LoginSession, loginsession.And(preds...))
 		if err != nil {
 			return nil, err
 		}
-		return s.report(ctx, sm.Tx, keys, next, m)
+		return s.report(ctx, sm.Tx, ended, next, m)
 	})
 }
 
@@ -442,33 +442,43 @@ func (s *LoginSessionStore) userHook(next Mutator) Mutator {
 		if len(ps) == 0 {
 			return next.Mutate(ctx, m)
 		}
-		keys, err := s.liveKeys(ctx, um.Client().LoginSession, loginsession.Or(ps...))
+		ended, err := s.live(ctx, um.Client().LoginSession, loginsession.Or(ps...))
 		if err != nil {
 			return nil, err
 		}
-		return s.report(ctx, um.Tx, keys, next, m)
+		return s.report(ctx, um.Tx, ended, next, m)
 	})
 }
 
-// report runs the statement, then tells the Invalidator about keys; inside
-// a transaction it tells it again once the commit succeeded.
-func (s *LoginSessionStore) report(ctx context.Context, txOf func() (*Tx, error), keys []string, next Mutator, m Mutation) (Value, error) {
+// report runs the statement, then tells the Invalidators about the keys of
+// ended; inside a transaction it tells them again once the commit
+// succeeded. EndListeners hear whose sessions ended once, when the change
+// is committed.
+func (s *LoginSessionStore) report(ctx context.Context, txOf func() (*Tx, error), ended []backend.Ended, next Mutator, m Mutation) (Value, error) {
 	v, err := next.Mutate(ctx, m)
-	if err != nil || len(keys) == 0 {
+	if err != nil || len(ended) == 0 {
 		return v, err
 	}
-	s.invalidate(ctx, keys)
-	if tx, terr := txOf(); terr == nil {
-		tx.OnCommit(func(next Committer) Committer {
-			return CommitFunc(func(ctx context.Context, tx *Tx) error {
-				err := next.Commit(ctx, tx)
-				if err == nil {
-					s.invalidate(ctx, keys)
-				}
-				return err
-			})
-		})
+	keys := make([]string, len(ended))
+	for i, e := range ended {
+		keys[i] = e.Key
 	}
+	s.invalidate(ctx, keys)
+	tx, terr := txOf()
+	if terr != nil {
+		s.inv.Ended(ctx, ended)
+		return v, nil
+	}
+	tx.OnCommit(func(next Committer) Committer {
+		return CommitFunc(func(ctx context.Context, tx *Tx) error {
+			err := next.Commit(ctx, tx)
+			if err == nil {
+				s.invalidate(ctx, keys)
+				s.inv.Ended(ctx, ended)
+			}
+			return err
+		})
+	})
 	return v, nil
 }
 
@@ -480,26 +490,32 @@ func (s *LoginSessionStore) invalidate(ctx context.Context, keys []string) {
 	}
 }
 
-// liveKeys reads the keys of the live sessions matching p, KeyBatch at a
-// time in key order.
-func (s *LoginSessionStore) liveKeys(ctx context.Context, c *LoginSessionClient, p predicate.LoginSession) ([]string, error) {
+// live reads the keys and owners of the live sessions matching p,
+// KeyBatch at a time in key order.
+func (s *LoginSessionStore) live(ctx context.Context, c *LoginSessionClient, p predicate.LoginSession) ([]backend.Ended, error) {
 	now := backend.Time(s.cfg.Now())
-	var keys []string
+	var out []backend.Ended
 	for {
 		q := c.Query().
 			Where(p, loginsession.ExpireDateGT(now)).
 			Order(Asc(loginsession.FieldID)).
 			Limit(s.cfg.KeyBatch)
-		if len(keys) > 0 {
-			q.Where(loginsession.IDGT(keys[len(keys)-1]))
+		if len(out) > 0 {
+			q.Where(loginsession.IDGT(out[len(out)-1].Key))
 		}
-		batch, err := q.IDs(ctx)
+		batch, err := q.Select(loginsession.FieldID, loginsession.FieldUserID).All(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("reading the keys of ended sessions: %w", err)
 		}
-		keys = append(keys, batch...)
+		for _, e := range batch {
+			ended := backend.Ended{Key: e.ID}
+			if e.UserID != nil {
+				ended.UserID = *e.UserID
+			}
+			out = append(out, ended)
+		}
 		if len(batch) < s.cfg.KeyBatch {
-			return keys, nil
+			return out, nil
 		}
 	}
 }
@@ -535,7 +551,7 @@ func loginsessionUserID(v any) (*uuid.UUID, error) {
 	}
 	id, ok := v.(uuid.UUID)
 	if !ok {
-		return nil, fmt.Errorf("qsessions: a user ID of type %T, but Account IDs are uuid.UUID", v)
+		return nil, fmt.Errorf("%w: a user ID of type %T, but Account IDs are uuid.UUID", backend.ErrUserID, v)
 	}
 	return &id, nil
 }
