@@ -162,7 +162,7 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 		}
 		a.users = append(a.users, demoUser{Name: u.name, Password: pass, Admin: u.admin})
 	}
-	a.pages, err = pages.New(pages.Config{
+	pc := pages.Config{
 		Manager:     a.m,
 		CurrentUser: a.currentUser,
 		IsAdmin:     a.isAdmin,
@@ -172,11 +172,23 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 		LoginURL:    "/login",
 		LogoutURL:   "/logout",
 		AppName:     "qsessions demo",
-	})
+	}
+	mw := middleware.Options{
+		Cookie:         middleware.Cookie{Insecure: true}, // the demo serves plain HTTP on localhost
+		TrustedProxies: proxies,
+	}
+	for _, f := range features {
+		if f.setup != nil {
+			if err := f.setup(ctx, a, &mw, &pc); err != nil {
+				return nil, fmt.Errorf("%s: %w", f.name, err)
+			}
+		}
+	}
+	a.pages, err = pages.New(pc)
 	if err != nil {
 		return nil, err
 	}
-	a.handler = a.routes(proxies)
+	a.handler = a.routes(mw)
 	ok = true
 	return a, nil
 }
@@ -186,6 +198,11 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 func (a *app) Close() {
 	if a.m != nil {
 		a.m.StopCleaner()
+	}
+	for _, f := range features {
+		if f.close != nil {
+			f.close(a)
+		}
 	}
 	if a.geo != nil {
 		_ = a.geo.Close()
@@ -201,19 +218,27 @@ func (a *app) Close() {
 // Handler is the demo's whole HTTP handler.
 func (a *app) Handler() http.Handler { return a.handler }
 
-func (a *app) routes(proxies []netip.Prefix) http.Handler {
+func (a *app) routes(mw middleware.Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /login", a.loginPage)
 	mux.HandleFunc("POST /login", a.login)
 	mux.HandleFunc("POST /logout", a.logout)
 	mux.HandleFunc("GET /{$}", a.home)
 	a.pages.Register(mux)
-	sessions := middleware.New(a.m, middleware.Options{
-		Cookie:         middleware.Cookie{Insecure: true}, // the demo serves plain HTTP on localhost
-		TrustedProxies: proxies,
-	})
+	for _, f := range features {
+		if f.routes != nil {
+			f.routes(a, mux)
+		}
+	}
+	sessions := middleware.New(a.m, mw)
 	// Cross-origin requests are refused before any session is touched.
-	return http.NewCrossOriginProtection().Handler(withUserMemo(sessions(mux)))
+	var h http.Handler = http.NewCrossOriginProtection().Handler(withUserMemo(sessions(mux)))
+	for _, f := range features {
+		if f.wrap != nil {
+			h = f.wrap(a, h)
+		}
+	}
+	return h
 }
 
 // ensureUser creates or updates a demo user with a fresh random password.

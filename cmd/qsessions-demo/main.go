@@ -43,6 +43,11 @@ func main() {
 	flag.StringVar(&cfg.Memcache, "memcache", "", "memcached servers (host:port,...); default: the in-process cache")
 	flag.StringVar(&cfg.GeoIPDir, "geoip-dir", "", "directory with GeoLite2-City.mmdb and/or GeoLite2-Country.mmdb, for locations")
 	flag.StringVar(&cfg.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed (default: none)")
+	for _, f := range features {
+		if f.flags != nil {
+			f.flags(flag.CommandLine, &cfg)
+		}
+	}
 	flag.Parse()
 	if flag.NArg() > 0 {
 		log.Fatalf("qsessions-demo: unexpected arguments %q (all settings are flags; see -h)", flag.Args())
