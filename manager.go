@@ -117,6 +117,10 @@ type Manager struct {
 	// API are reported when the Backend is backend.DB or CachedDB over a
 	// generated Store (one SELECT of keys and owners per ent delete).
 	OnEvent func(ctx context.Context, e Event)
+	// Legacy, when set, accepts the cookies of another session system
+	// during a move to qsessions (see LegacyTokens; django.Tokens for
+	// Django's). Default nil: only qsessions tokens are sessions.
+	Legacy LegacyTokens
 	// Now is the clock, UTC; default time.Now. Tests pass a fake clock.
 	Now func() time.Time
 	// Logger receives errors that have no caller to return to (background

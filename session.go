@@ -76,7 +76,7 @@ func (m *Manager) Start(ctx context.Context, token, ip, ua string) *Session {
 func (m *Manager) StartAddr(ctx context.Context, token string, ip netip.Addr, ua string) *Session {
 	s := &Session{m: m, ctx: ctx, hadCookie: token != "",
 		addr: ip.Unmap().WithZone(""), ua: backend.NormalizeUserAgent(ua)}
-	if backend.ValidToken(token) {
+	if backend.ValidToken(token) || (m.Legacy != nil && token != "" && m.Legacy.Valid(token)) {
 		s.token = token // hashed on first load
 	}
 	return s
@@ -106,6 +106,12 @@ func (s *Session) load() {
 	s.key = backend.KeyOf(s.token)
 	ctx, cancel := s.m.bounded(s.ctx)
 	rec, err := s.m.Backend.Load(ctx, s.key, s.m.now())
+	if errors.Is(err, backend.ErrNotFound) && s.m.Legacy != nil && !backend.ValidToken(s.token) {
+		rec, err = s.m.Legacy.Import(ctx, s.token, s.m.now())
+		if err == nil && (rec == nil || rec.Key != s.key) {
+			err = fmt.Errorf("LegacyTokens.Import returned a session not stored under the token's key")
+		}
+	}
 	cancel()
 	if errors.Is(err, backend.ErrNotFound) {
 		s.token, s.key = "", ""
