@@ -128,3 +128,32 @@ func storeOf(b backend.Backend) backend.Store {
 	}
 	return nil
 }
+
+// LoggedEvent is an Event as a security log keeps it, with what package
+// alerts worked out about it: the device's name, the place, and whether
+// either is new for the user.
+type LoggedEvent struct {
+	Event
+	// Device is the device's name for people ("Safari on iPhone").
+	Device string
+	// Location is "City, Country", "Country" or "" when unknown; Country its
+	// ISO code.
+	Location, Country string
+	// NewDevice and NewLocation are set on a sign-in from a device or a
+	// country none of the user's live or recently ended sessions had.
+	NewDevice, NewLocation bool
+}
+
+// EventLog keeps LoggedEvents: the table generated from entschema.EventMixin
+// (New<Event>Log in the app's ent package) or any other store. Package
+// alerts writes it from Manager.OnEvent; pages read it.
+type EventLog interface {
+	// Append stores e. One INSERT.
+	Append(ctx context.Context, e LoggedEvent) error
+	// Recent returns userID's events at or after since, newest first, at
+	// most limit. One query on the (user_id, created_at) index.
+	Recent(ctx context.Context, userID any, since time.Time, limit int) ([]LoggedEvent, error)
+	// DeleteBefore deletes at most limit events older than t and returns
+	// how many went (retention; call it until it returns less than limit).
+	DeleteBefore(ctx context.Context, t time.Time, limit int) (int, error)
+}

@@ -210,6 +210,9 @@ type Info struct {
 	UpdatedAt    time.Time
 	LastActivity time.Time
 	ExpireDate   time.Time
+	// DeviceBound marks a device-bound session (DBSC): its cookie is worth
+	// nothing without the device's key.
+	DeviceBound bool
 
 	key string
 }
@@ -223,7 +226,7 @@ func infoOf(r *backend.Record, current string) Info {
 		ID: backend.PublicID(r.Key), Current: r.Key == current && current != "",
 		UserID: r.UserID, UserAgent: r.UserAgent, IP: r.IP,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, LastActivity: r.LastActivity,
-		ExpireDate: r.ExpireDate, key: r.Key,
+		ExpireDate: r.ExpireDate, DeviceBound: r.Bound(), key: r.Key,
 	}
 }
 

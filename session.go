@@ -516,6 +516,7 @@ func (s *Session) record(now time.Time) *backend.Record {
 	rec := &backend.Record{UserAgent: s.ua, IP: s.ipText(), UpdatedAt: now, LastActivity: now, CreatedAt: now}
 	if s.rec != nil {
 		rec.Key, rec.UserID, rec.CreatedAt = s.rec.Key, s.rec.UserID, s.rec.CreatedAt
+		rec.DeviceKey, rec.DeviceSecret = s.rec.DeviceKey, s.rec.DeviceSecret // kept by a rotation
 	}
 	if s.renew || s.h.deadline.IsZero() {
 		s.h.deadline = now.Add(s.m.lifetime(s.h.persist))

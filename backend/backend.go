@@ -55,7 +55,16 @@ type Record struct {
 	// LastActivity is the last request that used the session, written at
 	// most once per activity interval.
 	LastActivity time.Time
+	// DeviceKey is the public key (canonical JWK JSON) a device-bound
+	// session (DBSC) is bound to; "" when not bound.
+	DeviceKey string
+	// DeviceSecret is a bound session's secret (the key of its short
+	// cookie's MAC); nil when not bound.
+	DeviceSecret []byte
 }
+
+// Bound reports whether the session is device-bound (DBSC).
+func (r *Record) Bound() bool { return r != nil && r.DeviceKey != "" }
 
 // Clone returns a deep copy of r; nil gives nil.
 func (r *Record) Clone() *Record {
@@ -65,6 +74,9 @@ func (r *Record) Clone() *Record {
 	c := *r
 	if r.Data != nil {
 		c.Data = append([]byte(nil), r.Data...)
+	}
+	if r.DeviceSecret != nil {
+		c.DeviceSecret = append([]byte(nil), r.DeviceSecret...)
 	}
 	return &c
 }
@@ -82,12 +94,13 @@ type Store interface {
 	// Get returns the session with key if it expires after now, else
 	// ErrNotFound. One indexed SELECT.
 	Get(ctx context.Context, key string, now time.Time) (*Record, error)
-	// Insert adds rec as a new row; ErrKeyExists if the key is taken. It
-	// never overwrites (no upsert).
+	// Insert adds rec (its device binding included) as a new row;
+	// ErrKeyExists if the key is taken. It never overwrites (no upsert).
 	Insert(ctx context.Context, rec *Record) error
 	// Update writes rec over the row with rec.Key if that row expires after
-	// now, keeping created_at; ErrSessionInterrupted when there is none. One
-	// UPDATE.
+	// now, keeping created_at and the device binding (only Bind writes
+	// it, so a request that loaded the row before a binding cannot undo
+	// it); ErrSessionInterrupted when there is none. One UPDATE.
 	Update(ctx context.Context, rec *Record, now time.Time) error
 	// Touch records activity without rewriting the data: it sets
 	// last_activity, expire_date, updated_at, ip and user_agent from rec on
@@ -97,6 +110,10 @@ type Store interface {
 	// or the session ended. One conditional UPDATE; concurrent touches of a
 	// session within one interval write once.
 	Touch(ctx context.Context, rec *Record, cutoff, now time.Time) (bool, error)
+	// Bind stores a device binding (DBSC) on the live row key: the device
+	// key and secret, or "" and nil to unbind. ErrNotFound when the row is
+	// not live (never recreated). One UPDATE of the two columns.
+	Bind(ctx context.Context, key, deviceKey string, secret []byte, now time.Time) error
 	// Rotate replaces the live row oldKey by rec (a new key) in one
 	// transaction: ErrKeyExists if rec.Key is taken, ErrSessionInterrupted
 	// (and nothing written) if oldKey is no longer live.

@@ -693,9 +693,9 @@ func (c *CachedDB) writeSaved(ctx context.Context, rec *Record, now, start time.
 				cur, conflict = nil, true
 			}
 		case errors.Is(err, ErrCacheMiss):
-			if touch || conflict {
-				return // nothing cached: the next load fills from the database
-			}
+			// Nothing cached: the next load fills from the database. (An
+			// Add here could cache a device binding older than the row's.)
+			return
 		default:
 			c.failed("get", err)
 			c.addPurge(rec.Key)
@@ -754,7 +754,8 @@ func (c *CachedDB) entryFor(key string, out, cur *Record, now time.Time, touch b
 		t.IP, t.UserAgent = out.IP, out.UserAgent
 		out = t
 	case cur != nil:
-		out.CreatedAt = cur.CreatedAt // Update keeps created_at
+		// Update keeps created_at and the device binding.
+		out.CreatedAt, out.DeviceKey, out.DeviceSecret = cur.CreatedAt, cur.DeviceKey, cur.DeviceSecret
 	case out.CreatedAt.IsZero():
 		return nil, nil // we do not know the row's created_at
 	}
@@ -763,6 +764,49 @@ func (c *CachedDB) entryFor(key string, out, cur *Record, now time.Time, touch b
 	}
 	out.Key = key
 	return encodeRecord(out, c.codec)
+}
+
+// Bind stores the device binding in the database (one UPDATE), then swaps
+// a conflict marker in for the cached entry (one Get, one CompareAndSwap):
+// the next load reads the bound row from the database and caches it. A
+// cache that fails puts the key on the purge list.
+func (c *CachedDB) Bind(ctx context.Context, key, deviceKey string, secret []byte, now time.Time) error {
+	c.maybePurge()
+	if err := c.db.Bind(ctx, key, deviceKey, secret, now); err != nil {
+		return err
+	}
+	if !ValidKey(key) {
+		return nil
+	}
+	ctx = context.WithoutCancel(ctx)
+	ck := c.cacheKey(key)
+	for range 3 {
+		val, cas, err := c.cache.Get(ctx, ck)
+		switch {
+		case errors.Is(err, ErrCacheMiss):
+			return nil
+		case err != nil:
+			c.failed("get", err)
+			c.addPurge(key)
+			return nil
+		}
+		if body, ok := c.mac.open(ck, val); !ok || len(body) == 0 || body[0] != entryRecordV1 {
+			return nil // a tombstone, a marker, a bad entry: none serves the old binding
+		}
+		err = c.cache.CompareAndSwap(ctx, ck, c.mac.seal(ck, slices.Clone(staleMarker)), cas, StaleTTL)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, ErrCASConflict) || errors.Is(err, ErrNotStored):
+			continue
+		default:
+			c.failed("write", err)
+			c.addPurge(key)
+			return nil
+		}
+	}
+	c.addPurge(key) // three lost rounds: tombstone it from the purge list
+	return nil
 }
 
 // Rotate moves the session to a fresh token in one transaction, then

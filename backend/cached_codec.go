@@ -84,6 +84,12 @@ func encodeRecord(r *Record, codec UserIDCodec) ([]byte, error) {
 	b = binary.AppendVarint(b, Time(r.CreatedAt).UnixMicro())
 	b = binary.AppendVarint(b, Time(r.UpdatedAt).UnixMicro())
 	b = binary.AppendVarint(b, Time(r.LastActivity).UnixMicro())
+	if r.DeviceKey != "" {
+		// Device-bound sessions only: an unbound entry ends here.
+		b = appendString(b, r.DeviceKey)
+		b = binary.AppendUvarint(b, uint64(len(r.DeviceSecret)))
+		b = append(b, r.DeviceSecret...)
+	}
 	return b, nil
 }
 
@@ -204,6 +210,13 @@ func decodeRecord(key string, b []byte, codec UserIDCodec) (*Record, error) {
 	rec.CreatedAt = r.time()
 	rec.UpdatedAt = r.time()
 	rec.LastActivity = r.time()
+	if r.err == nil && len(r.b) != 0 {
+		rec.DeviceKey = string(r.bytes(r.uvarint()))
+		rec.DeviceSecret = append([]byte{}, r.bytes(r.uvarint())...)
+		if rec.DeviceKey == "" {
+			r.err = errCorrupt
+		}
+	}
 	if r.err == nil && len(r.b) != 0 {
 		r.err = errCorrupt
 	}

@@ -25,6 +25,8 @@ type Backend interface {
 	// when no request did since cutoff (Store.Touch); it reports whether it
 	// wrote.
 	Touch(ctx context.Context, rec *Record, cutoff, now time.Time) (bool, error)
+	// Bind stores or removes a device binding (Store.Bind).
+	Bind(ctx context.Context, key, deviceKey string, secret []byte, now time.Time) error
 	// Rotate moves the live session oldKey to a fresh token holding rec, sets
 	// rec.Key and returns the token; ErrSessionInterrupted when oldKey is no
 	// longer live.
@@ -108,6 +110,11 @@ func (b *DB) Save(ctx context.Context, rec *Record, now time.Time) error {
 // Touch is one conditional UPDATE.
 func (b *DB) Touch(ctx context.Context, rec *Record, cutoff, now time.Time) (bool, error) {
 	return b.Store.Touch(ctx, rec, cutoff, now)
+}
+
+// Bind is one UPDATE.
+func (b *DB) Bind(ctx context.Context, key, deviceKey string, secret []byte, now time.Time) error {
+	return b.Store.Bind(ctx, key, deviceKey, secret, now)
 }
 
 // Rotate is one transaction (INSERT new, DELETE old), redrawn on a conflict.

@@ -64,7 +64,25 @@ func (s *MemStore) Update(_ context.Context, rec *Record, now time.Time) error {
 	}
 	c := memRecord(rec)
 	c.CreatedAt = old.CreatedAt
+	c.DeviceKey, c.DeviceSecret = old.DeviceKey, old.DeviceSecret
 	s.rows[rec.Key] = c
+	return nil
+}
+
+// Bind implements Store.
+func (s *MemStore) Bind(_ context.Context, key, deviceKey string, secret []byte, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.rows[key]
+	if !ok || !old.ExpireDate.After(now) {
+		return ErrNotFound
+	}
+	c := old.Clone()
+	c.DeviceKey, c.DeviceSecret = deviceKey, append([]byte(nil), secret...)
+	if deviceKey == "" {
+		c.DeviceSecret = nil
+	}
+	s.rows[key] = c
 	return nil
 }
 

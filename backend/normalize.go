@@ -43,3 +43,20 @@ func NormalizeIP(ip string) string {
 	}
 	return a.Unmap().WithZone("").String()
 }
+
+// Truncate cuts s to at most n characters on a character boundary, for
+// columns of a bounded length. Cost: one pass over s; no allocation when
+// it fits.
+func Truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	i, k := 0, 0
+	for i = range s {
+		if k == n {
+			break
+		}
+		k++
+	}
+	return s[:i]
+}

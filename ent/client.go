@@ -16,6 +16,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/qsessions/qsessions/ent/session"
+	"github.com/qsessions/qsessions/ent/sessionevent"
 	"github.com/qsessions/qsessions/ent/user"
 )
 
@@ -26,6 +27,8 @@ type Client struct {
 	Schema *migrate.Schema
 	// Session is the client for interacting with the Session builders.
 	Session *SessionClient
+	// SessionEvent is the client for interacting with the SessionEvent builders.
+	SessionEvent *SessionEventClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 }
@@ -40,6 +43,7 @@ func NewClient(opts ...Option) *Client {
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.Session = NewSessionClient(c.config)
+	c.SessionEvent = NewSessionEventClient(c.config)
 	c.User = NewUserClient(c.config)
 }
 
@@ -135,10 +139,11 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:     ctx,
-		config:  cfg,
-		Session: NewSessionClient(cfg),
-		User:    NewUserClient(cfg),
+		ctx:          ctx,
+		config:       cfg,
+		Session:      NewSessionClient(cfg),
+		SessionEvent: NewSessionEventClient(cfg),
+		User:         NewUserClient(cfg),
 	}, nil
 }
 
@@ -156,10 +161,11 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:     ctx,
-		config:  cfg,
-		Session: NewSessionClient(cfg),
-		User:    NewUserClient(cfg),
+		ctx:          ctx,
+		config:       cfg,
+		Session:      NewSessionClient(cfg),
+		SessionEvent: NewSessionEventClient(cfg),
+		User:         NewUserClient(cfg),
 	}, nil
 }
 
@@ -189,6 +195,7 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	c.Session.Use(hooks...)
+	c.SessionEvent.Use(hooks...)
 	c.User.Use(hooks...)
 }
 
@@ -196,6 +203,7 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	c.Session.Intercept(interceptors...)
+	c.SessionEvent.Intercept(interceptors...)
 	c.User.Intercept(interceptors...)
 }
 
@@ -204,6 +212,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
 	case *SessionMutation:
 		return c.Session.mutate(ctx, m)
+	case *SessionEventMutation:
+		return c.SessionEvent.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
 	default:
@@ -360,6 +370,155 @@ func (c *SessionClient) mutate(ctx context.Context, m *SessionMutation) (Value, 
 	}
 }
 
+// SessionEventClient is a client for the SessionEvent schema.
+type SessionEventClient struct {
+	config
+}
+
+// NewSessionEventClient returns a client for the SessionEvent from the given config.
+func NewSessionEventClient(c config) *SessionEventClient {
+	return &SessionEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `sessionevent.Hooks(f(g(h())))`.
+func (c *SessionEventClient) Use(hooks ...Hook) {
+	c.hooks.SessionEvent = append(c.hooks.SessionEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `sessionevent.Intercept(f(g(h())))`.
+func (c *SessionEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.SessionEvent = append(c.inters.SessionEvent, interceptors...)
+}
+
+// Create returns a builder for creating a SessionEvent entity.
+func (c *SessionEventClient) Create() *SessionEventCreate {
+	mutation := newSessionEventMutation(c.config, OpCreate)
+	return &SessionEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of SessionEvent entities.
+func (c *SessionEventClient) CreateBulk(builders ...*SessionEventCreate) *SessionEventCreateBulk {
+	return &SessionEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SessionEventClient) MapCreateBulk(slice any, setFunc func(*SessionEventCreate, int)) *SessionEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SessionEventCreateBulk{err: fmt.Errorf("calling to SessionEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SessionEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SessionEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for SessionEvent.
+func (c *SessionEventClient) Update() *SessionEventUpdate {
+	mutation := newSessionEventMutation(c.config, OpUpdate)
+	return &SessionEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SessionEventClient) UpdateOne(_m *SessionEvent) *SessionEventUpdateOne {
+	mutation := newSessionEventMutation(c.config, OpUpdateOne, withSessionEvent(_m))
+	return &SessionEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SessionEventClient) UpdateOneID(id int) *SessionEventUpdateOne {
+	mutation := newSessionEventMutation(c.config, OpUpdateOne, withSessionEventID(id))
+	return &SessionEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for SessionEvent.
+func (c *SessionEventClient) Delete() *SessionEventDelete {
+	mutation := newSessionEventMutation(c.config, OpDelete)
+	return &SessionEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SessionEventClient) DeleteOne(_m *SessionEvent) *SessionEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SessionEventClient) DeleteOneID(id int) *SessionEventDeleteOne {
+	builder := c.Delete().Where(sessionevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SessionEventDeleteOne{builder}
+}
+
+// Query returns a query builder for SessionEvent.
+func (c *SessionEventClient) Query() *SessionEventQuery {
+	return &SessionEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSessionEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a SessionEvent entity by its id.
+func (c *SessionEventClient) Get(ctx context.Context, id int) (*SessionEvent, error) {
+	return c.Query().Where(sessionevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SessionEventClient) GetX(ctx context.Context, id int) *SessionEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryUser queries the user edge of a SessionEvent.
+func (c *SessionEventClient) QueryUser(_m *SessionEvent) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(sessionevent.Table, sessionevent.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, sessionevent.UserTable, sessionevent.UserColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *SessionEventClient) Hooks() []Hook {
+	return c.hooks.SessionEvent
+}
+
+// Interceptors returns the client interceptors.
+func (c *SessionEventClient) Interceptors() []Interceptor {
+	return c.inters.SessionEvent
+}
+
+func (c *SessionEventClient) mutate(ctx context.Context, m *SessionEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SessionEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SessionEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SessionEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SessionEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown SessionEvent mutation op: %q", m.Op())
+	}
+}
+
 // UserClient is a client for the User schema.
 type UserClient struct {
 	config
@@ -484,6 +643,22 @@ func (c *UserClient) QuerySessions(_m *User) *SessionQuery {
 	return query
 }
 
+// QuerySessionEvents queries the session_events edge of a User.
+func (c *UserClient) QuerySessionEvents(_m *User) *SessionEventQuery {
+	query := (&SessionEventClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, id),
+			sqlgraph.To(sessionevent.Table, sessionevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.SessionEventsTable, user.SessionEventsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *UserClient) Hooks() []Hook {
 	return c.hooks.User
@@ -512,9 +687,9 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Session, User []ent.Hook
+		Session, SessionEvent, User []ent.Hook
 	}
 	inters struct {
-		Session, User []ent.Interceptor
+		Session, SessionEvent, User []ent.Interceptor
 	}
 )

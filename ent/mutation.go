@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/qsessions/qsessions/ent/predicate"
 	"github.com/qsessions/qsessions/ent/session"
+	"github.com/qsessions/qsessions/ent/sessionevent"
 	"github.com/qsessions/qsessions/ent/user"
 )
 
@@ -25,8 +26,9 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeSession = "Session"
-	TypeUser    = "User"
+	TypeSession      = "Session"
+	TypeSessionEvent = "SessionEvent"
+	TypeUser         = "User"
 )
 
 // SessionMutation represents an operation that mutates the Session nodes in the graph.
@@ -42,6 +44,8 @@ type SessionMutation struct {
 	created_at    *time.Time
 	updated_at    *time.Time
 	last_activity *time.Time
+	dbsc_key      *string
+	dbsc_secret   *[]byte
 	clearedFields map[string]struct{}
 	user          *int
 	cleareduser   bool
@@ -481,6 +485,104 @@ func (m *SessionMutation) ResetLastActivity() {
 	m.last_activity = nil
 }
 
+// SetDbscKey sets the "dbsc_key" field.
+func (m *SessionMutation) SetDbscKey(s string) {
+	m.dbsc_key = &s
+}
+
+// DbscKey returns the value of the "dbsc_key" field in the mutation.
+func (m *SessionMutation) DbscKey() (r string, exists bool) {
+	v := m.dbsc_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDbscKey returns the old "dbsc_key" field's value of the Session entity.
+// If the Session object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionMutation) OldDbscKey(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDbscKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDbscKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDbscKey: %w", err)
+	}
+	return oldValue.DbscKey, nil
+}
+
+// ClearDbscKey clears the value of the "dbsc_key" field.
+func (m *SessionMutation) ClearDbscKey() {
+	m.dbsc_key = nil
+	m.clearedFields[session.FieldDbscKey] = struct{}{}
+}
+
+// DbscKeyCleared returns if the "dbsc_key" field was cleared in this mutation.
+func (m *SessionMutation) DbscKeyCleared() bool {
+	_, ok := m.clearedFields[session.FieldDbscKey]
+	return ok
+}
+
+// ResetDbscKey resets all changes to the "dbsc_key" field.
+func (m *SessionMutation) ResetDbscKey() {
+	m.dbsc_key = nil
+	delete(m.clearedFields, session.FieldDbscKey)
+}
+
+// SetDbscSecret sets the "dbsc_secret" field.
+func (m *SessionMutation) SetDbscSecret(b []byte) {
+	m.dbsc_secret = &b
+}
+
+// DbscSecret returns the value of the "dbsc_secret" field in the mutation.
+func (m *SessionMutation) DbscSecret() (r []byte, exists bool) {
+	v := m.dbsc_secret
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDbscSecret returns the old "dbsc_secret" field's value of the Session entity.
+// If the Session object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionMutation) OldDbscSecret(ctx context.Context) (v *[]byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDbscSecret is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDbscSecret requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDbscSecret: %w", err)
+	}
+	return oldValue.DbscSecret, nil
+}
+
+// ClearDbscSecret clears the value of the "dbsc_secret" field.
+func (m *SessionMutation) ClearDbscSecret() {
+	m.dbsc_secret = nil
+	m.clearedFields[session.FieldDbscSecret] = struct{}{}
+}
+
+// DbscSecretCleared returns if the "dbsc_secret" field was cleared in this mutation.
+func (m *SessionMutation) DbscSecretCleared() bool {
+	_, ok := m.clearedFields[session.FieldDbscSecret]
+	return ok
+}
+
+// ResetDbscSecret resets all changes to the "dbsc_secret" field.
+func (m *SessionMutation) ResetDbscSecret() {
+	m.dbsc_secret = nil
+	delete(m.clearedFields, session.FieldDbscSecret)
+}
+
 // ClearUser clears the "user" edge to the User entity.
 func (m *SessionMutation) ClearUser() {
 	m.cleareduser = true
@@ -542,7 +644,7 @@ func (m *SessionMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *SessionMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 10)
 	if m.session_data != nil {
 		fields = append(fields, session.FieldSessionData)
 	}
@@ -566,6 +668,12 @@ func (m *SessionMutation) Fields() []string {
 	}
 	if m.last_activity != nil {
 		fields = append(fields, session.FieldLastActivity)
+	}
+	if m.dbsc_key != nil {
+		fields = append(fields, session.FieldDbscKey)
+	}
+	if m.dbsc_secret != nil {
+		fields = append(fields, session.FieldDbscSecret)
 	}
 	return fields
 }
@@ -591,6 +699,10 @@ func (m *SessionMutation) Field(name string) (ent.Value, bool) {
 		return m.UpdatedAt()
 	case session.FieldLastActivity:
 		return m.LastActivity()
+	case session.FieldDbscKey:
+		return m.DbscKey()
+	case session.FieldDbscSecret:
+		return m.DbscSecret()
 	}
 	return nil, false
 }
@@ -616,6 +728,10 @@ func (m *SessionMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldUpdatedAt(ctx)
 	case session.FieldLastActivity:
 		return m.OldLastActivity(ctx)
+	case session.FieldDbscKey:
+		return m.OldDbscKey(ctx)
+	case session.FieldDbscSecret:
+		return m.OldDbscSecret(ctx)
 	}
 	return nil, fmt.Errorf("unknown Session field %s", name)
 }
@@ -681,6 +797,20 @@ func (m *SessionMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetLastActivity(v)
 		return nil
+	case session.FieldDbscKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDbscKey(v)
+		return nil
+	case session.FieldDbscSecret:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDbscSecret(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Session field %s", name)
 }
@@ -723,6 +853,12 @@ func (m *SessionMutation) ClearedFields() []string {
 	if m.FieldCleared(session.FieldIP) {
 		fields = append(fields, session.FieldIP)
 	}
+	if m.FieldCleared(session.FieldDbscKey) {
+		fields = append(fields, session.FieldDbscKey)
+	}
+	if m.FieldCleared(session.FieldDbscSecret) {
+		fields = append(fields, session.FieldDbscSecret)
+	}
 	return fields
 }
 
@@ -745,6 +881,12 @@ func (m *SessionMutation) ClearField(name string) error {
 		return nil
 	case session.FieldIP:
 		m.ClearIP()
+		return nil
+	case session.FieldDbscKey:
+		m.ClearDbscKey()
+		return nil
+	case session.FieldDbscSecret:
+		m.ClearDbscSecret()
 		return nil
 	}
 	return fmt.Errorf("unknown Session nullable field %s", name)
@@ -777,6 +919,12 @@ func (m *SessionMutation) ResetField(name string) error {
 		return nil
 	case session.FieldLastActivity:
 		m.ResetLastActivity()
+		return nil
+	case session.FieldDbscKey:
+		m.ResetDbscKey()
+		return nil
+	case session.FieldDbscSecret:
+		m.ResetDbscSecret()
 		return nil
 	}
 	return fmt.Errorf("unknown Session field %s", name)
@@ -856,22 +1004,1192 @@ func (m *SessionMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Session edge %s", name)
 }
 
+// SessionEventMutation represents an operation that mutates the SessionEvent nodes in the graph.
+type SessionEventMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	kind          *string
+	cause         *string
+	session_id    *string
+	asked_by      *string
+	ip            *string
+	user_agent    *string
+	device        *string
+	location      *string
+	country       *string
+	new_device    *bool
+	new_location  *bool
+	created_at    *time.Time
+	clearedFields map[string]struct{}
+	user          *int
+	cleareduser   bool
+	done          bool
+	oldValue      func(context.Context) (*SessionEvent, error)
+	predicates    []predicate.SessionEvent
+}
+
+var _ ent.Mutation = (*SessionEventMutation)(nil)
+
+// sessioneventOption allows management of the mutation configuration using functional options.
+type sessioneventOption func(*SessionEventMutation)
+
+// newSessionEventMutation creates new mutation for the SessionEvent entity.
+func newSessionEventMutation(c config, op Op, opts ...sessioneventOption) *SessionEventMutation {
+	m := &SessionEventMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeSessionEvent,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withSessionEventID sets the ID field of the mutation.
+func withSessionEventID(id int) sessioneventOption {
+	return func(m *SessionEventMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *SessionEvent
+		)
+		m.oldValue = func(ctx context.Context) (*SessionEvent, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().SessionEvent.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withSessionEvent sets the old SessionEvent of the mutation.
+func withSessionEvent(node *SessionEvent) sessioneventOption {
+	return func(m *SessionEventMutation) {
+		m.oldValue = func(context.Context) (*SessionEvent, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m SessionEventMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m SessionEventMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *SessionEventMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *SessionEventMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().SessionEvent.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetUserID sets the "user_id" field.
+func (m *SessionEventMutation) SetUserID(i int) {
+	m.user = &i
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *SessionEventMutation) UserID() (r int, exists bool) {
+	v := m.user
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the SessionEvent entity.
+// If the SessionEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionEventMutation) OldUserID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *SessionEventMutation) ResetUserID() {
+	m.user = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *SessionEventMutation) SetKind(s string) {
+	m.kind = &s
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *SessionEventMutation) Kind() (r string, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the SessionEvent entity.
+// If the SessionEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionEventMutation) OldKind(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *SessionEventMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetCause sets the "cause" field.
+func (m *SessionEventMutation) SetCause(s string) {
+	m.cause = &s
+}
+
+// Cause returns the value of the "cause" field in the mutation.
+func (m *SessionEventMutation) Cause() (r string, exists bool) {
+	v := m.cause
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCause returns the old "cause" field's value of the SessionEvent entity.
+// If the SessionEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionEventMutation) OldCause(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCause is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCause requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCause: %w", err)
+	}
+	return oldValue.Cause, nil
+}
+
+// ClearCause clears the value of the "cause" field.
+func (m *SessionEventMutation) ClearCause() {
+	m.cause = nil
+	m.clearedFields[sessionevent.FieldCause] = struct{}{}
+}
+
+// CauseCleared returns if the "cause" field was cleared in this mutation.
+func (m *SessionEventMutation) CauseCleared() bool {
+	_, ok := m.clearedFields[sessionevent.FieldCause]
+	return ok
+}
+
+// ResetCause resets all changes to the "cause" field.
+func (m *SessionEventMutation) ResetCause() {
+	m.cause = nil
+	delete(m.clearedFields, sessionevent.FieldCause)
+}
+
+// SetSessionID sets the "session_id" field.
+func (m *SessionEventMutation) SetSessionID(s string) {
+	m.session_id = &s
+}
+
+// SessionID returns the value of the "session_id" field in the mutation.
+func (m *SessionEventMutation) SessionID() (r string, exists bool) {
+	v := m.session_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSessionID returns the old "session_id" field's value of the SessionEvent entity.
+// If the SessionEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionEventMutation) OldSessionID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSessionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSessionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSessionID: %w", err)
+	}
+	return oldValue.SessionID, nil
+}
+
+// ResetSessionID resets all changes to the "session_id" field.
+func (m *SessionEventMutation) ResetSessionID() {
+	m.session_id = nil
+}
+
+// SetAskedBy sets the "asked_by" field.
+func (m *SessionEventMutation) SetAskedBy(s string) {
+	m.asked_by = &s
+}
+
+// AskedBy returns the value of the "asked_by" field in the mutation.
+func (m *SessionEventMutation) AskedBy() (r string, exists bool) {
+	v := m.asked_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAskedBy returns the old "asked_by" field's value of the SessionEvent entity.
+// If the SessionEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionEventMutation) OldAskedBy(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAskedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAskedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAskedBy: %w", err)
+	}
+	return oldValue.AskedBy, nil
+}
+
+// ClearAskedBy clears the value of the "asked_by" field.
+func (m *SessionEventMutation) ClearAskedBy() {
+	m.asked_by = nil
+	m.clearedFields[sessionevent.FieldAskedBy] = struct{}{}
+}
+
+// AskedByCleared returns if the "asked_by" field was cleared in this mutation.
+func (m *SessionEventMutation) AskedByCleared() bool {
+	_, ok := m.clearedFields[sessionevent.FieldAskedBy]
+	return ok
+}
+
+// ResetAskedBy resets all changes to the "asked_by" field.
+func (m *SessionEventMutation) ResetAskedBy() {
+	m.asked_by = nil
+	delete(m.clearedFields, sessionevent.FieldAskedBy)
+}
+
+// SetIP sets the "ip" field.
+func (m *SessionEventMutation) SetIP(s string) {
+	m.ip = &s
+}
+
+// IP returns the value of the "ip" field in the mutation.
+func (m *SessionEventMutation) IP() (r string, exists bool) {
+	v := m.ip
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIP returns the old "ip" field's value of the SessionEvent entity.
+// If the SessionEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionEventMutation) OldIP(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIP is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIP requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIP: %w", err)
+	}
+	return oldValue.IP, nil
+}
+
+// ClearIP clears the value of the "ip" field.
+func (m *SessionEventMutation) ClearIP() {
+	m.ip = nil
+	m.clearedFields[sessionevent.FieldIP] = struct{}{}
+}
+
+// IPCleared returns if the "ip" field was cleared in this mutation.
+func (m *SessionEventMutation) IPCleared() bool {
+	_, ok := m.clearedFields[sessionevent.FieldIP]
+	return ok
+}
+
+// ResetIP resets all changes to the "ip" field.
+func (m *SessionEventMutation) ResetIP() {
+	m.ip = nil
+	delete(m.clearedFields, sessionevent.FieldIP)
+}
+
+// SetUserAgent sets the "user_agent" field.
+func (m *SessionEventMutation) SetUserAgent(s string) {
+	m.user_agent = &s
+}
+
+// UserAgent returns the value of the "user_agent" field in the mutation.
+func (m *SessionEventMutation) UserAgent() (r string, exists bool) {
+	v := m.user_agent
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserAgent returns the old "user_agent" field's value of the SessionEvent entity.
+// If the SessionEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionEventMutation) OldUserAgent(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserAgent is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserAgent requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserAgent: %w", err)
+	}
+	return oldValue.UserAgent, nil
+}
+
+// ClearUserAgent clears the value of the "user_agent" field.
+func (m *SessionEventMutation) ClearUserAgent() {
+	m.user_agent = nil
+	m.clearedFields[sessionevent.FieldUserAgent] = struct{}{}
+}
+
+// UserAgentCleared returns if the "user_agent" field was cleared in this mutation.
+func (m *SessionEventMutation) UserAgentCleared() bool {
+	_, ok := m.clearedFields[sessionevent.FieldUserAgent]
+	return ok
+}
+
+// ResetUserAgent resets all changes to the "user_agent" field.
+func (m *SessionEventMutation) ResetUserAgent() {
+	m.user_agent = nil
+	delete(m.clearedFields, sessionevent.FieldUserAgent)
+}
+
+// SetDevice sets the "device" field.
+func (m *SessionEventMutation) SetDevice(s string) {
+	m.device = &s
+}
+
+// Device returns the value of the "device" field in the mutation.
+func (m *SessionEventMutation) Device() (r string, exists bool) {
+	v := m.device
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDevice returns the old "device" field's value of the SessionEvent entity.
+// If the SessionEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionEventMutation) OldDevice(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDevice is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDevice requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDevice: %w", err)
+	}
+	return oldValue.Device, nil
+}
+
+// ClearDevice clears the value of the "device" field.
+func (m *SessionEventMutation) ClearDevice() {
+	m.device = nil
+	m.clearedFields[sessionevent.FieldDevice] = struct{}{}
+}
+
+// DeviceCleared returns if the "device" field was cleared in this mutation.
+func (m *SessionEventMutation) DeviceCleared() bool {
+	_, ok := m.clearedFields[sessionevent.FieldDevice]
+	return ok
+}
+
+// ResetDevice resets all changes to the "device" field.
+func (m *SessionEventMutation) ResetDevice() {
+	m.device = nil
+	delete(m.clearedFields, sessionevent.FieldDevice)
+}
+
+// SetLocation sets the "location" field.
+func (m *SessionEventMutation) SetLocation(s string) {
+	m.location = &s
+}
+
+// Location returns the value of the "location" field in the mutation.
+func (m *SessionEventMutation) Location() (r string, exists bool) {
+	v := m.location
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLocation returns the old "location" field's value of the SessionEvent entity.
+// If the SessionEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionEventMutation) OldLocation(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLocation is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLocation requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLocation: %w", err)
+	}
+	return oldValue.Location, nil
+}
+
+// ClearLocation clears the value of the "location" field.
+func (m *SessionEventMutation) ClearLocation() {
+	m.location = nil
+	m.clearedFields[sessionevent.FieldLocation] = struct{}{}
+}
+
+// LocationCleared returns if the "location" field was cleared in this mutation.
+func (m *SessionEventMutation) LocationCleared() bool {
+	_, ok := m.clearedFields[sessionevent.FieldLocation]
+	return ok
+}
+
+// ResetLocation resets all changes to the "location" field.
+func (m *SessionEventMutation) ResetLocation() {
+	m.location = nil
+	delete(m.clearedFields, sessionevent.FieldLocation)
+}
+
+// SetCountry sets the "country" field.
+func (m *SessionEventMutation) SetCountry(s string) {
+	m.country = &s
+}
+
+// Country returns the value of the "country" field in the mutation.
+func (m *SessionEventMutation) Country() (r string, exists bool) {
+	v := m.country
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCountry returns the old "country" field's value of the SessionEvent entity.
+// If the SessionEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionEventMutation) OldCountry(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCountry is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCountry requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCountry: %w", err)
+	}
+	return oldValue.Country, nil
+}
+
+// ClearCountry clears the value of the "country" field.
+func (m *SessionEventMutation) ClearCountry() {
+	m.country = nil
+	m.clearedFields[sessionevent.FieldCountry] = struct{}{}
+}
+
+// CountryCleared returns if the "country" field was cleared in this mutation.
+func (m *SessionEventMutation) CountryCleared() bool {
+	_, ok := m.clearedFields[sessionevent.FieldCountry]
+	return ok
+}
+
+// ResetCountry resets all changes to the "country" field.
+func (m *SessionEventMutation) ResetCountry() {
+	m.country = nil
+	delete(m.clearedFields, sessionevent.FieldCountry)
+}
+
+// SetNewDevice sets the "new_device" field.
+func (m *SessionEventMutation) SetNewDevice(b bool) {
+	m.new_device = &b
+}
+
+// NewDevice returns the value of the "new_device" field in the mutation.
+func (m *SessionEventMutation) NewDevice() (r bool, exists bool) {
+	v := m.new_device
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNewDevice returns the old "new_device" field's value of the SessionEvent entity.
+// If the SessionEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionEventMutation) OldNewDevice(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNewDevice is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNewDevice requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNewDevice: %w", err)
+	}
+	return oldValue.NewDevice, nil
+}
+
+// ResetNewDevice resets all changes to the "new_device" field.
+func (m *SessionEventMutation) ResetNewDevice() {
+	m.new_device = nil
+}
+
+// SetNewLocation sets the "new_location" field.
+func (m *SessionEventMutation) SetNewLocation(b bool) {
+	m.new_location = &b
+}
+
+// NewLocation returns the value of the "new_location" field in the mutation.
+func (m *SessionEventMutation) NewLocation() (r bool, exists bool) {
+	v := m.new_location
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNewLocation returns the old "new_location" field's value of the SessionEvent entity.
+// If the SessionEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionEventMutation) OldNewLocation(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNewLocation is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNewLocation requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNewLocation: %w", err)
+	}
+	return oldValue.NewLocation, nil
+}
+
+// ResetNewLocation resets all changes to the "new_location" field.
+func (m *SessionEventMutation) ResetNewLocation() {
+	m.new_location = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *SessionEventMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *SessionEventMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the SessionEvent entity.
+// If the SessionEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionEventMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *SessionEventMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// ClearUser clears the "user" edge to the User entity.
+func (m *SessionEventMutation) ClearUser() {
+	m.cleareduser = true
+	m.clearedFields[sessionevent.FieldUserID] = struct{}{}
+}
+
+// UserCleared reports if the "user" edge to the User entity was cleared.
+func (m *SessionEventMutation) UserCleared() bool {
+	return m.cleareduser
+}
+
+// UserIDs returns the "user" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// UserID instead. It exists only for internal usage by the builders.
+func (m *SessionEventMutation) UserIDs() (ids []int) {
+	if id := m.user; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetUser resets all changes to the "user" edge.
+func (m *SessionEventMutation) ResetUser() {
+	m.user = nil
+	m.cleareduser = false
+}
+
+// Where appends a list predicates to the SessionEventMutation builder.
+func (m *SessionEventMutation) Where(ps ...predicate.SessionEvent) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the SessionEventMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *SessionEventMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.SessionEvent, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *SessionEventMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *SessionEventMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (SessionEvent).
+func (m *SessionEventMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *SessionEventMutation) Fields() []string {
+	fields := make([]string, 0, 13)
+	if m.user != nil {
+		fields = append(fields, sessionevent.FieldUserID)
+	}
+	if m.kind != nil {
+		fields = append(fields, sessionevent.FieldKind)
+	}
+	if m.cause != nil {
+		fields = append(fields, sessionevent.FieldCause)
+	}
+	if m.session_id != nil {
+		fields = append(fields, sessionevent.FieldSessionID)
+	}
+	if m.asked_by != nil {
+		fields = append(fields, sessionevent.FieldAskedBy)
+	}
+	if m.ip != nil {
+		fields = append(fields, sessionevent.FieldIP)
+	}
+	if m.user_agent != nil {
+		fields = append(fields, sessionevent.FieldUserAgent)
+	}
+	if m.device != nil {
+		fields = append(fields, sessionevent.FieldDevice)
+	}
+	if m.location != nil {
+		fields = append(fields, sessionevent.FieldLocation)
+	}
+	if m.country != nil {
+		fields = append(fields, sessionevent.FieldCountry)
+	}
+	if m.new_device != nil {
+		fields = append(fields, sessionevent.FieldNewDevice)
+	}
+	if m.new_location != nil {
+		fields = append(fields, sessionevent.FieldNewLocation)
+	}
+	if m.created_at != nil {
+		fields = append(fields, sessionevent.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *SessionEventMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case sessionevent.FieldUserID:
+		return m.UserID()
+	case sessionevent.FieldKind:
+		return m.Kind()
+	case sessionevent.FieldCause:
+		return m.Cause()
+	case sessionevent.FieldSessionID:
+		return m.SessionID()
+	case sessionevent.FieldAskedBy:
+		return m.AskedBy()
+	case sessionevent.FieldIP:
+		return m.IP()
+	case sessionevent.FieldUserAgent:
+		return m.UserAgent()
+	case sessionevent.FieldDevice:
+		return m.Device()
+	case sessionevent.FieldLocation:
+		return m.Location()
+	case sessionevent.FieldCountry:
+		return m.Country()
+	case sessionevent.FieldNewDevice:
+		return m.NewDevice()
+	case sessionevent.FieldNewLocation:
+		return m.NewLocation()
+	case sessionevent.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *SessionEventMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case sessionevent.FieldUserID:
+		return m.OldUserID(ctx)
+	case sessionevent.FieldKind:
+		return m.OldKind(ctx)
+	case sessionevent.FieldCause:
+		return m.OldCause(ctx)
+	case sessionevent.FieldSessionID:
+		return m.OldSessionID(ctx)
+	case sessionevent.FieldAskedBy:
+		return m.OldAskedBy(ctx)
+	case sessionevent.FieldIP:
+		return m.OldIP(ctx)
+	case sessionevent.FieldUserAgent:
+		return m.OldUserAgent(ctx)
+	case sessionevent.FieldDevice:
+		return m.OldDevice(ctx)
+	case sessionevent.FieldLocation:
+		return m.OldLocation(ctx)
+	case sessionevent.FieldCountry:
+		return m.OldCountry(ctx)
+	case sessionevent.FieldNewDevice:
+		return m.OldNewDevice(ctx)
+	case sessionevent.FieldNewLocation:
+		return m.OldNewLocation(ctx)
+	case sessionevent.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown SessionEvent field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SessionEventMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case sessionevent.FieldUserID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case sessionevent.FieldKind:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case sessionevent.FieldCause:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCause(v)
+		return nil
+	case sessionevent.FieldSessionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSessionID(v)
+		return nil
+	case sessionevent.FieldAskedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAskedBy(v)
+		return nil
+	case sessionevent.FieldIP:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIP(v)
+		return nil
+	case sessionevent.FieldUserAgent:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserAgent(v)
+		return nil
+	case sessionevent.FieldDevice:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDevice(v)
+		return nil
+	case sessionevent.FieldLocation:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLocation(v)
+		return nil
+	case sessionevent.FieldCountry:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCountry(v)
+		return nil
+	case sessionevent.FieldNewDevice:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNewDevice(v)
+		return nil
+	case sessionevent.FieldNewLocation:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNewLocation(v)
+		return nil
+	case sessionevent.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown SessionEvent field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *SessionEventMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *SessionEventMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SessionEventMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown SessionEvent numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *SessionEventMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(sessionevent.FieldCause) {
+		fields = append(fields, sessionevent.FieldCause)
+	}
+	if m.FieldCleared(sessionevent.FieldAskedBy) {
+		fields = append(fields, sessionevent.FieldAskedBy)
+	}
+	if m.FieldCleared(sessionevent.FieldIP) {
+		fields = append(fields, sessionevent.FieldIP)
+	}
+	if m.FieldCleared(sessionevent.FieldUserAgent) {
+		fields = append(fields, sessionevent.FieldUserAgent)
+	}
+	if m.FieldCleared(sessionevent.FieldDevice) {
+		fields = append(fields, sessionevent.FieldDevice)
+	}
+	if m.FieldCleared(sessionevent.FieldLocation) {
+		fields = append(fields, sessionevent.FieldLocation)
+	}
+	if m.FieldCleared(sessionevent.FieldCountry) {
+		fields = append(fields, sessionevent.FieldCountry)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *SessionEventMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *SessionEventMutation) ClearField(name string) error {
+	switch name {
+	case sessionevent.FieldCause:
+		m.ClearCause()
+		return nil
+	case sessionevent.FieldAskedBy:
+		m.ClearAskedBy()
+		return nil
+	case sessionevent.FieldIP:
+		m.ClearIP()
+		return nil
+	case sessionevent.FieldUserAgent:
+		m.ClearUserAgent()
+		return nil
+	case sessionevent.FieldDevice:
+		m.ClearDevice()
+		return nil
+	case sessionevent.FieldLocation:
+		m.ClearLocation()
+		return nil
+	case sessionevent.FieldCountry:
+		m.ClearCountry()
+		return nil
+	}
+	return fmt.Errorf("unknown SessionEvent nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *SessionEventMutation) ResetField(name string) error {
+	switch name {
+	case sessionevent.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case sessionevent.FieldKind:
+		m.ResetKind()
+		return nil
+	case sessionevent.FieldCause:
+		m.ResetCause()
+		return nil
+	case sessionevent.FieldSessionID:
+		m.ResetSessionID()
+		return nil
+	case sessionevent.FieldAskedBy:
+		m.ResetAskedBy()
+		return nil
+	case sessionevent.FieldIP:
+		m.ResetIP()
+		return nil
+	case sessionevent.FieldUserAgent:
+		m.ResetUserAgent()
+		return nil
+	case sessionevent.FieldDevice:
+		m.ResetDevice()
+		return nil
+	case sessionevent.FieldLocation:
+		m.ResetLocation()
+		return nil
+	case sessionevent.FieldCountry:
+		m.ResetCountry()
+		return nil
+	case sessionevent.FieldNewDevice:
+		m.ResetNewDevice()
+		return nil
+	case sessionevent.FieldNewLocation:
+		m.ResetNewLocation()
+		return nil
+	case sessionevent.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown SessionEvent field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *SessionEventMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.user != nil {
+		edges = append(edges, sessionevent.EdgeUser)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *SessionEventMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case sessionevent.EdgeUser:
+		if id := m.user; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *SessionEventMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *SessionEventMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *SessionEventMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.cleareduser {
+		edges = append(edges, sessionevent.EdgeUser)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *SessionEventMutation) EdgeCleared(name string) bool {
+	switch name {
+	case sessionevent.EdgeUser:
+		return m.cleareduser
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *SessionEventMutation) ClearEdge(name string) error {
+	switch name {
+	case sessionevent.EdgeUser:
+		m.ClearUser()
+		return nil
+	}
+	return fmt.Errorf("unknown SessionEvent unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *SessionEventMutation) ResetEdge(name string) error {
+	switch name {
+	case sessionevent.EdgeUser:
+		m.ResetUser()
+		return nil
+	}
+	return fmt.Errorf("unknown SessionEvent edge %s", name)
+}
+
 // UserMutation represents an operation that mutates the User nodes in the graph.
 type UserMutation struct {
 	config
-	op              Op
-	typ             string
-	id              *int
-	username        *string
-	password_hash   *[]byte
-	is_admin        *bool
-	clearedFields   map[string]struct{}
-	sessions        map[string]struct{}
-	removedsessions map[string]struct{}
-	clearedsessions bool
-	done            bool
-	oldValue        func(context.Context) (*User, error)
-	predicates      []predicate.User
+	op                    Op
+	typ                   string
+	id                    *int
+	username              *string
+	password_hash         *[]byte
+	is_admin              *bool
+	clearedFields         map[string]struct{}
+	sessions              map[string]struct{}
+	removedsessions       map[string]struct{}
+	clearedsessions       bool
+	session_events        map[int]struct{}
+	removedsession_events map[int]struct{}
+	clearedsession_events bool
+	done                  bool
+	oldValue              func(context.Context) (*User, error)
+	predicates            []predicate.User
 }
 
 var _ ent.Mutation = (*UserMutation)(nil)
@@ -1147,6 +2465,60 @@ func (m *UserMutation) ResetSessions() {
 	m.removedsessions = nil
 }
 
+// AddSessionEventIDs adds the "session_events" edge to the SessionEvent entity by ids.
+func (m *UserMutation) AddSessionEventIDs(ids ...int) {
+	if m.session_events == nil {
+		m.session_events = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.session_events[ids[i]] = struct{}{}
+	}
+}
+
+// ClearSessionEvents clears the "session_events" edge to the SessionEvent entity.
+func (m *UserMutation) ClearSessionEvents() {
+	m.clearedsession_events = true
+}
+
+// SessionEventsCleared reports if the "session_events" edge to the SessionEvent entity was cleared.
+func (m *UserMutation) SessionEventsCleared() bool {
+	return m.clearedsession_events
+}
+
+// RemoveSessionEventIDs removes the "session_events" edge to the SessionEvent entity by IDs.
+func (m *UserMutation) RemoveSessionEventIDs(ids ...int) {
+	if m.removedsession_events == nil {
+		m.removedsession_events = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.session_events, ids[i])
+		m.removedsession_events[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedSessionEvents returns the removed IDs of the "session_events" edge to the SessionEvent entity.
+func (m *UserMutation) RemovedSessionEventsIDs() (ids []int) {
+	for id := range m.removedsession_events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// SessionEventsIDs returns the "session_events" edge IDs in the mutation.
+func (m *UserMutation) SessionEventsIDs() (ids []int) {
+	for id := range m.session_events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetSessionEvents resets all changes to the "session_events" edge.
+func (m *UserMutation) ResetSessionEvents() {
+	m.session_events = nil
+	m.clearedsession_events = false
+	m.removedsession_events = nil
+}
+
 // Where appends a list predicates to the UserMutation builder.
 func (m *UserMutation) Where(ps ...predicate.User) {
 	m.predicates = append(m.predicates, ps...)
@@ -1323,9 +2695,12 @@ func (m *UserMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *UserMutation) AddedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.sessions != nil {
 		edges = append(edges, user.EdgeSessions)
+	}
+	if m.session_events != nil {
+		edges = append(edges, user.EdgeSessionEvents)
 	}
 	return edges
 }
@@ -1340,15 +2715,24 @@ func (m *UserMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeSessionEvents:
+		ids := make([]ent.Value, 0, len(m.session_events))
+		for id := range m.session_events {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *UserMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.removedsessions != nil {
 		edges = append(edges, user.EdgeSessions)
+	}
+	if m.removedsession_events != nil {
+		edges = append(edges, user.EdgeSessionEvents)
 	}
 	return edges
 }
@@ -1363,15 +2747,24 @@ func (m *UserMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeSessionEvents:
+		ids := make([]ent.Value, 0, len(m.removedsession_events))
+		for id := range m.removedsession_events {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *UserMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.clearedsessions {
 		edges = append(edges, user.EdgeSessions)
+	}
+	if m.clearedsession_events {
+		edges = append(edges, user.EdgeSessionEvents)
 	}
 	return edges
 }
@@ -1382,6 +2775,8 @@ func (m *UserMutation) EdgeCleared(name string) bool {
 	switch name {
 	case user.EdgeSessions:
 		return m.clearedsessions
+	case user.EdgeSessionEvents:
+		return m.clearedsession_events
 	}
 	return false
 }
@@ -1400,6 +2795,9 @@ func (m *UserMutation) ResetEdge(name string) error {
 	switch name {
 	case user.EdgeSessions:
 		m.ResetSessions()
+		return nil
+	case user.EdgeSessionEvents:
+		m.ResetSessionEvents()
 		return nil
 	}
 	return fmt.Errorf("unknown User edge %s", name)

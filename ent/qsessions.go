@@ -15,6 +15,7 @@ import (
 	"github.com/qsessions/qsessions/backend"
 	"github.com/qsessions/qsessions/ent/predicate"
 	"github.com/qsessions/qsessions/ent/session"
+	"github.com/qsessions/qsessions/ent/sessionevent"
 	"github.com/qsessions/qsessions/ent/user"
 )
 
@@ -153,6 +154,8 @@ func (s *SessionStore) insert(ctx context.Context, c *SessionClient, rec *backen
 		SetCreatedAt(backend.Time(rec.CreatedAt)).
 		SetUpdatedAt(backend.Time(rec.UpdatedAt)).
 		SetLastActivity(backend.Time(rec.LastActivity)).
+		SetNillableDbscKey(sessionString(rec.DeviceKey)).
+		SetDbscSecret(rec.DeviceSecret).
 		Exec(ctx)
 	if err != nil {
 		if sqlgraph.IsUniqueConstraintError(err) {
@@ -237,6 +240,25 @@ func (s *SessionStore) Touch(ctx context.Context, rec *backend.Record, cutoff, n
 		return false, fmt.Errorf("recording session activity: %w", err)
 	}
 	return n > 0, nil
+}
+
+// Bind implements backend.Store: one UPDATE of the two device-binding
+// columns of the live row.
+func (s *SessionStore) Bind(ctx context.Context, key, deviceKey string, secret []byte, now time.Time) error {
+	u := s.client.Session.Update().Where(session.ID(key), session.ExpireDateGT(backend.Time(now)))
+	if deviceKey == "" {
+		u.ClearDbscKey().ClearDbscSecret()
+	} else {
+		u.SetDbscKey(deviceKey).SetDbscSecret(secret)
+	}
+	n, err := u.Save(s.ctx(ctx))
+	if err != nil {
+		return fmt.Errorf("binding the session to a device: %w", err)
+	}
+	if n == 0 {
+		return backend.ErrNotFound
+	}
+	return nil
 }
 
 // Rotate implements backend.Store: DELETE of the old row and INSERT of the
@@ -538,6 +560,9 @@ func (e *Session) Record() *backend.Record {
 	if e.IP != nil {
 		r.IP = *e.IP
 	}
+	if e.DbscKey != nil && e.DbscSecret != nil {
+		r.DeviceKey, r.DeviceSecret = *e.DbscKey, *e.DbscSecret
+	}
 	return r
 }
 
@@ -569,6 +594,22 @@ func sessionUserAgent(ua string) *string {
 	return &ua
 }
 
+// sessionDeref is *p, or "" for nil.
+func sessionDeref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// sessionString is nil for "" (stored as NULL).
+func sessionString(v string) *string {
+	if v == "" {
+		return nil
+	}
+	return &v
+}
+
 func sessionIP(ip string) *string {
 	ip = backend.NormalizeIP(ip)
 	if ip == "" {
@@ -581,6 +622,100 @@ func sessionIP(ip string) *string {
 // (backend.PublicID of its key: its first 16 hex digits). Cost: a
 // substring.
 func (e *Session) PublicID() string { return backend.PublicID(e.ID) }
+
+// SessionEventLog is the qsessions.EventLog over the SessionEvent table
+// (qsessions_event): the security log package alerts writes and the pages
+// read. Events of anonymous sessions are not kept.
+type SessionEventLog struct {
+	client *Client
+}
+
+var _ qsessions.EventLog = (*SessionEventLog)(nil)
+
+// NewSessionEventLog returns the event log over client. Cost: nothing until
+// it is used.
+func NewSessionEventLog(client *Client) *SessionEventLog { return &SessionEventLog{client: client} }
+
+// Append implements qsessions.EventLog: one INSERT.
+func (l *SessionEventLog) Append(ctx context.Context, e qsessions.LoggedEvent) error {
+	uid, err := sessionUserID(e.UserID)
+	if err != nil || uid == nil {
+		return err
+	}
+	at := e.Time
+	if at.IsZero() {
+		at = time.Now()
+	}
+	err = l.client.SessionEvent.Create().
+		SetUserID(*uid).
+		SetKind(string(e.Kind)).
+		SetNillableCause(sessionString(backend.Truncate(string(e.Cause), 16))).
+		SetSessionID(backend.Truncate(e.SessionID, 16)).
+		SetNillableAskedBy(sessionString(backend.Truncate(e.ByID, 16))).
+		SetNillableIP(sessionIP(e.IP)).
+		SetNillableUserAgent(sessionUserAgent(e.UserAgent)).
+		SetNillableDevice(sessionString(backend.Truncate(e.Device, 100))).
+		SetNillableLocation(sessionString(backend.Truncate(e.Location, 200))).
+		SetNillableCountry(sessionString(backend.Truncate(e.Country, 2))).
+		SetNewDevice(e.NewDevice).
+		SetNewLocation(e.NewLocation).
+		SetCreatedAt(backend.Time(at)).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("logging a session event: %w", err)
+	}
+	return nil
+}
+
+// Recent implements qsessions.EventLog: one SELECT on the
+// (user_id, created_at) index.
+func (l *SessionEventLog) Recent(ctx context.Context, userID any, since time.Time, limit int) ([]qsessions.LoggedEvent, error) {
+	uid, err := sessionUserID(userID)
+	if err != nil || uid == nil {
+		return nil, err
+	}
+	es, err := l.client.SessionEvent.Query().
+		Where(sessionevent.UserID(*uid), sessionevent.CreatedAtGTE(backend.Time(since))).
+		Order(Desc(sessionevent.FieldCreatedAt), Desc(sessionevent.FieldID)).
+		Limit(limit).
+		All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading session events: %w", err)
+	}
+	out := make([]qsessions.LoggedEvent, len(es))
+	for i, e := range es {
+		le := qsessions.LoggedEvent{
+			Event:     qsessions.Event{Kind: qsessions.EventKind(e.Kind), Time: e.CreatedAt.UTC(), UserID: e.UserID, SessionID: e.SessionID},
+			NewDevice: e.NewDevice, NewLocation: e.NewLocation,
+		}
+		le.Cause = qsessions.Cause(sessionDeref(e.Cause))
+		le.ByID, le.IP, le.UserAgent = sessionDeref(e.AskedBy), sessionDeref(e.IP), sessionDeref(e.UserAgent)
+		le.Device, le.Location, le.Country = sessionDeref(e.Device), sessionDeref(e.Location), sessionDeref(e.Country)
+		out[i] = le
+	}
+	return out, nil
+}
+
+// DeleteBefore implements qsessions.EventLog: a SELECT of at most limit ids
+// on the created_at index, then a DELETE of them.
+func (l *SessionEventLog) DeleteBefore(ctx context.Context, t time.Time, limit int) (int, error) {
+	ids, err := l.client.SessionEvent.Query().
+		Where(sessionevent.CreatedAtLT(backend.Time(t))).
+		Order(Asc(sessionevent.FieldCreatedAt)).
+		Limit(limit).
+		IDs(ctx)
+	if err != nil || len(ids) == 0 {
+		if err != nil {
+			err = fmt.Errorf("selecting old session events: %w", err)
+		}
+		return 0, err
+	}
+	n, err := l.client.SessionEvent.Delete().Where(sessionevent.IDIn(ids...)).Exec(ctx)
+	if err != nil {
+		return n, fmt.Errorf("deleting old session events: %w", err)
+	}
+	return n, nil
+}
 
 // SessionAdminSource is the qsessions.AdminSource of this schema, for the admin
 // pages (pages.Config.Admin): every session with its owner (the

@@ -242,3 +242,54 @@ func TestNewSessionStoreOncePerClient(t *testing.T) {
 	}()
 	ent.NewSessionStore(client, backend.WithKeyBatch(5))
 }
+
+// TestEventLog runs the generated event log on every dialect: append,
+// recent (newest first, since, limit), retention, and the cascade when a
+// user is deleted.
+func TestEventLog(t *testing.T) {
+	testutil.EachDialect(t, func(t *testing.T, db *testutil.DB) {
+		ctx := context.Background()
+		client := ent.NewClient(ent.Driver(db.Driver()))
+		if err := client.Schema.Create(ctx); err != nil {
+			t.Fatal(err)
+		}
+		alice := client.User.Create().SetUsername("alice").SaveX(ctx)
+		bob := client.User.Create().SetUsername("bob").SaveX(ctx)
+		log := ent.NewSessionEventLog(client)
+		base := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+		for i, kind := range []qsessions.EventKind{qsessions.EventSignIn, qsessions.EventRevoke, qsessions.EventSignOut} {
+			e := qsessions.LoggedEvent{Event: qsessions.Event{Kind: kind, Time: base.Add(time.Duration(i) * time.Hour), UserID: alice.ID,
+				SessionID: "0123456789abcdef", IP: "192.0.2.1", UserAgent: strings.Repeat("é", 400)},
+				Device: "Safari on iPhone", Location: "Linköping, Sweden", Country: "SE", NewDevice: i == 0}
+			if kind == qsessions.EventRevoke {
+				e.Cause, e.ByID = qsessions.CauseOwner, "fedcba9876543210"
+			}
+			if err := log.Append(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := log.Append(ctx, qsessions.LoggedEvent{Event: qsessions.Event{Kind: qsessions.EventSignIn, Time: base, UserID: bob.ID, SessionID: "1111111111111111"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := log.Append(ctx, qsessions.LoggedEvent{Event: qsessions.Event{Kind: qsessions.EventSignIn, Time: base}}); err != nil {
+			t.Fatalf("an anonymous event: %v (want it skipped)", err)
+		}
+		got, err := log.Recent(ctx, alice.ID, base.Add(30*time.Minute), 10)
+		if err != nil || len(got) != 2 || got[0].Kind != qsessions.EventSignOut || got[1].Kind != qsessions.EventRevoke ||
+			got[1].Cause != qsessions.CauseOwner || got[1].ByID != "fedcba9876543210" || got[1].Country != "SE" ||
+			got[1].Device != "Safari on iPhone" || got[1].UserID != alice.ID || len([]rune(got[1].UserAgent)) != 300 ||
+			!got[0].Time.Equal(base.Add(2*time.Hour)) {
+			t.Fatalf("Recent = %+v, %v", got, err)
+		}
+		if got, _ := log.Recent(ctx, alice.ID, base, 1); len(got) != 1 || got[0].Kind != qsessions.EventSignOut {
+			t.Fatalf("limit 1: %+v", got)
+		}
+		if n, err := log.DeleteBefore(ctx, base.Add(90*time.Minute), 100); err != nil || n != 3 { // alice's first two and bob's
+			t.Fatalf("DeleteBefore = %d, %v", n, err)
+		}
+		client.User.DeleteOneID(alice.ID).ExecX(ctx)
+		if n := client.SessionEvent.Query().CountX(ctx); n != 0 {
+			t.Fatalf("%d events survive their user's deletion", n)
+		}
+	})
+}

@@ -5,6 +5,7 @@ package ent
 import (
 	"github.com/qsessions/qsessions/ent/schema"
 	"github.com/qsessions/qsessions/ent/session"
+	"github.com/qsessions/qsessions/ent/sessionevent"
 	"github.com/qsessions/qsessions/ent/user"
 )
 
@@ -21,6 +22,14 @@ func init() {
 	sessionDescIP := sessionMixinFields0[5].Descriptor()
 	// session.IPValidator is a validator for the "ip" field. It is called by the builders before save.
 	session.IPValidator = sessionDescIP.Validators[0].(func(string) error)
+	// sessionDescDbscKey is the schema descriptor for dbsc_key field.
+	sessionDescDbscKey := sessionMixinFields0[9].Descriptor()
+	// session.DbscKeyValidator is a validator for the "dbsc_key" field. It is called by the builders before save.
+	session.DbscKeyValidator = sessionDescDbscKey.Validators[0].(func(string) error)
+	// sessionDescDbscSecret is the schema descriptor for dbsc_secret field.
+	sessionDescDbscSecret := sessionMixinFields0[10].Descriptor()
+	// session.DbscSecretValidator is a validator for the "dbsc_secret" field. It is called by the builders before save.
+	session.DbscSecretValidator = sessionDescDbscSecret.Validators[0].(func([]byte) error)
 	// sessionDescID is the schema descriptor for id field.
 	sessionDescID := sessionMixinFields0[0].Descriptor()
 	// session.IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -39,6 +48,27 @@ func init() {
 			return nil
 		}
 	}()
+	sessioneventMixin := schema.SessionEvent{}.Mixin()
+	sessioneventMixinFields0 := sessioneventMixin[0].Fields()
+	_ = sessioneventMixinFields0
+	sessioneventFields := schema.SessionEvent{}.Fields()
+	_ = sessioneventFields
+	// sessioneventDescKind is the schema descriptor for kind field.
+	sessioneventDescKind := sessioneventMixinFields0[1].Descriptor()
+	// sessionevent.KindValidator is a validator for the "kind" field. It is called by the builders before save.
+	sessionevent.KindValidator = sessioneventDescKind.Validators[0].(func(string) error)
+	// sessioneventDescSessionID is the schema descriptor for session_id field.
+	sessioneventDescSessionID := sessioneventMixinFields0[3].Descriptor()
+	// sessionevent.SessionIDValidator is a validator for the "session_id" field. It is called by the builders before save.
+	sessionevent.SessionIDValidator = sessioneventDescSessionID.Validators[0].(func(string) error)
+	// sessioneventDescNewDevice is the schema descriptor for new_device field.
+	sessioneventDescNewDevice := sessioneventMixinFields0[10].Descriptor()
+	// sessionevent.DefaultNewDevice holds the default value on creation for the new_device field.
+	sessionevent.DefaultNewDevice = sessioneventDescNewDevice.Default.(bool)
+	// sessioneventDescNewLocation is the schema descriptor for new_location field.
+	sessioneventDescNewLocation := sessioneventMixinFields0[11].Descriptor()
+	// sessionevent.DefaultNewLocation holds the default value on creation for the new_location field.
+	sessionevent.DefaultNewLocation = sessioneventDescNewLocation.Default.(bool)
 	userFields := schema.User{}.Fields()
 	_ = userFields
 	// userDescUsername is the schema descriptor for username field.

@@ -35,6 +35,10 @@ type Session struct {
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// LastActivity holds the value of the "last_activity" field.
 	LastActivity time.Time `json:"last_activity,omitempty"`
+	// device-bound session: the device's public key (JWK); NULL when not bound
+	DbscKey *string `json:"dbsc_key,omitempty"`
+	// device-bound session: the secret its short cookie is a MAC under
+	DbscSecret *[]byte `json:"-"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the SessionQuery when eager-loading is set.
 	Edges        SessionEdges `json:"edges"`
@@ -66,11 +70,11 @@ func (*Session) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case session.FieldSessionData:
+		case session.FieldSessionData, session.FieldDbscSecret:
 			values[i] = new([]byte)
 		case session.FieldUserID:
 			values[i] = new(sql.NullInt64)
-		case session.FieldID, session.FieldUserAgent, session.FieldIP:
+		case session.FieldID, session.FieldUserAgent, session.FieldIP, session.FieldDbscKey:
 			values[i] = new(sql.NullString)
 		case session.FieldExpireDate, session.FieldCreatedAt, session.FieldUpdatedAt, session.FieldLastActivity:
 			values[i] = new(sql.NullTime)
@@ -146,6 +150,19 @@ func (_m *Session) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.LastActivity = value.Time
 			}
+		case session.FieldDbscKey:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field dbsc_key", values[i])
+			} else if value.Valid {
+				_m.DbscKey = new(string)
+				*_m.DbscKey = value.String
+			}
+		case session.FieldDbscSecret:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field dbsc_secret", values[i])
+			} else if value != nil {
+				_m.DbscSecret = value
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -216,6 +233,13 @@ func (_m *Session) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("last_activity=")
 	builder.WriteString(_m.LastActivity.Format(time.ANSIC))
+	builder.WriteString(", ")
+	if v := _m.DbscKey; v != nil {
+		builder.WriteString("dbsc_key=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	builder.WriteString("dbsc_secret=<sensitive>")
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -93,6 +93,26 @@ func (_c *SessionCreate) SetLastActivity(v time.Time) *SessionCreate {
 	return _c
 }
 
+// SetDbscKey sets the "dbsc_key" field.
+func (_c *SessionCreate) SetDbscKey(v string) *SessionCreate {
+	_c.mutation.SetDbscKey(v)
+	return _c
+}
+
+// SetNillableDbscKey sets the "dbsc_key" field if the given value is not nil.
+func (_c *SessionCreate) SetNillableDbscKey(v *string) *SessionCreate {
+	if v != nil {
+		_c.SetDbscKey(*v)
+	}
+	return _c
+}
+
+// SetDbscSecret sets the "dbsc_secret" field.
+func (_c *SessionCreate) SetDbscSecret(v []byte) *SessionCreate {
+	_c.mutation.SetDbscSecret(v)
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *SessionCreate) SetID(v string) *SessionCreate {
 	_c.mutation.SetID(v)
@@ -157,6 +177,16 @@ func (_c *SessionCreate) check() error {
 	}
 	if _, ok := _c.mutation.LastActivity(); !ok {
 		return &ValidationError{Name: "last_activity", err: errors.New(`ent: missing required field "Session.last_activity"`)}
+	}
+	if v, ok := _c.mutation.DbscKey(); ok {
+		if err := session.DbscKeyValidator(v); err != nil {
+			return &ValidationError{Name: "dbsc_key", err: fmt.Errorf(`ent: validator failed for field "Session.dbsc_key": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.DbscSecret(); ok {
+		if err := session.DbscSecretValidator(v); err != nil {
+			return &ValidationError{Name: "dbsc_secret", err: fmt.Errorf(`ent: validator failed for field "Session.dbsc_secret": %w`, err)}
+		}
 	}
 	if v, ok := _c.mutation.ID(); ok {
 		if err := session.IDValidator(v); err != nil {
@@ -225,6 +255,14 @@ func (_c *SessionCreate) createSpec() (*Session, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.LastActivity(); ok {
 		_spec.SetField(session.FieldLastActivity, field.TypeTime, value)
 		_node.LastActivity = value
+	}
+	if value, ok := _c.mutation.DbscKey(); ok {
+		_spec.SetField(session.FieldDbscKey, field.TypeString, value)
+		_node.DbscKey = &value
+	}
+	if value, ok := _c.mutation.DbscSecret(); ok {
+		_spec.SetField(session.FieldDbscSecret, field.TypeBytes, value)
+		_node.DbscSecret = &value
 	}
 	if nodes := _c.mutation.UserIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{

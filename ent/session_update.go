@@ -137,6 +137,38 @@ func (_u *SessionUpdate) SetNillableLastActivity(v *time.Time) *SessionUpdate {
 	return _u
 }
 
+// SetDbscKey sets the "dbsc_key" field.
+func (_u *SessionUpdate) SetDbscKey(v string) *SessionUpdate {
+	_u.mutation.SetDbscKey(v)
+	return _u
+}
+
+// SetNillableDbscKey sets the "dbsc_key" field if the given value is not nil.
+func (_u *SessionUpdate) SetNillableDbscKey(v *string) *SessionUpdate {
+	if v != nil {
+		_u.SetDbscKey(*v)
+	}
+	return _u
+}
+
+// ClearDbscKey clears the value of the "dbsc_key" field.
+func (_u *SessionUpdate) ClearDbscKey() *SessionUpdate {
+	_u.mutation.ClearDbscKey()
+	return _u
+}
+
+// SetDbscSecret sets the "dbsc_secret" field.
+func (_u *SessionUpdate) SetDbscSecret(v []byte) *SessionUpdate {
+	_u.mutation.SetDbscSecret(v)
+	return _u
+}
+
+// ClearDbscSecret clears the value of the "dbsc_secret" field.
+func (_u *SessionUpdate) ClearDbscSecret() *SessionUpdate {
+	_u.mutation.ClearDbscSecret()
+	return _u
+}
+
 // SetUser sets the "user" edge to the User entity.
 func (_u *SessionUpdate) SetUser(v *User) *SessionUpdate {
 	return _u.SetUserID(v.ID)
@@ -187,6 +219,16 @@ func (_u *SessionUpdate) check() error {
 			return &ValidationError{Name: "ip", err: fmt.Errorf(`ent: validator failed for field "Session.ip": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.DbscKey(); ok {
+		if err := session.DbscKeyValidator(v); err != nil {
+			return &ValidationError{Name: "dbsc_key", err: fmt.Errorf(`ent: validator failed for field "Session.dbsc_key": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.DbscSecret(); ok {
+		if err := session.DbscSecretValidator(v); err != nil {
+			return &ValidationError{Name: "dbsc_secret", err: fmt.Errorf(`ent: validator failed for field "Session.dbsc_secret": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -225,6 +267,18 @@ func (_u *SessionUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.LastActivity(); ok {
 		_spec.SetField(session.FieldLastActivity, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.DbscKey(); ok {
+		_spec.SetField(session.FieldDbscKey, field.TypeString, value)
+	}
+	if _u.mutation.DbscKeyCleared() {
+		_spec.ClearField(session.FieldDbscKey, field.TypeString)
+	}
+	if value, ok := _u.mutation.DbscSecret(); ok {
+		_spec.SetField(session.FieldDbscSecret, field.TypeBytes, value)
+	}
+	if _u.mutation.DbscSecretCleared() {
+		_spec.ClearField(session.FieldDbscSecret, field.TypeBytes)
 	}
 	if _u.mutation.UserCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -383,6 +437,38 @@ func (_u *SessionUpdateOne) SetNillableLastActivity(v *time.Time) *SessionUpdate
 	return _u
 }
 
+// SetDbscKey sets the "dbsc_key" field.
+func (_u *SessionUpdateOne) SetDbscKey(v string) *SessionUpdateOne {
+	_u.mutation.SetDbscKey(v)
+	return _u
+}
+
+// SetNillableDbscKey sets the "dbsc_key" field if the given value is not nil.
+func (_u *SessionUpdateOne) SetNillableDbscKey(v *string) *SessionUpdateOne {
+	if v != nil {
+		_u.SetDbscKey(*v)
+	}
+	return _u
+}
+
+// ClearDbscKey clears the value of the "dbsc_key" field.
+func (_u *SessionUpdateOne) ClearDbscKey() *SessionUpdateOne {
+	_u.mutation.ClearDbscKey()
+	return _u
+}
+
+// SetDbscSecret sets the "dbsc_secret" field.
+func (_u *SessionUpdateOne) SetDbscSecret(v []byte) *SessionUpdateOne {
+	_u.mutation.SetDbscSecret(v)
+	return _u
+}
+
+// ClearDbscSecret clears the value of the "dbsc_secret" field.
+func (_u *SessionUpdateOne) ClearDbscSecret() *SessionUpdateOne {
+	_u.mutation.ClearDbscSecret()
+	return _u
+}
+
 // SetUser sets the "user" edge to the User entity.
 func (_u *SessionUpdateOne) SetUser(v *User) *SessionUpdateOne {
 	return _u.SetUserID(v.ID)
@@ -446,6 +532,16 @@ func (_u *SessionUpdateOne) check() error {
 			return &ValidationError{Name: "ip", err: fmt.Errorf(`ent: validator failed for field "Session.ip": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.DbscKey(); ok {
+		if err := session.DbscKeyValidator(v); err != nil {
+			return &ValidationError{Name: "dbsc_key", err: fmt.Errorf(`ent: validator failed for field "Session.dbsc_key": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.DbscSecret(); ok {
+		if err := session.DbscSecretValidator(v); err != nil {
+			return &ValidationError{Name: "dbsc_secret", err: fmt.Errorf(`ent: validator failed for field "Session.dbsc_secret": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -501,6 +597,18 @@ func (_u *SessionUpdateOne) sqlSave(ctx context.Context) (_node *Session, err er
 	}
 	if value, ok := _u.mutation.LastActivity(); ok {
 		_spec.SetField(session.FieldLastActivity, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.DbscKey(); ok {
+		_spec.SetField(session.FieldDbscKey, field.TypeString, value)
+	}
+	if _u.mutation.DbscKeyCleared() {
+		_spec.ClearField(session.FieldDbscKey, field.TypeString)
+	}
+	if value, ok := _u.mutation.DbscSecret(); ok {
+		_spec.SetField(session.FieldDbscSecret, field.TypeBytes, value)
+	}
+	if _u.mutation.DbscSecretCleared() {
+		_spec.ClearField(session.FieldDbscSecret, field.TypeBytes)
 	}
 	if _u.mutation.UserCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -14,6 +14,8 @@ type Tx struct {
 	config
 	// Session is the client for interacting with the Session builders.
 	Session *SessionClient
+	// SessionEvent is the client for interacting with the SessionEvent builders.
+	SessionEvent *SessionEventClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 
@@ -148,6 +150,7 @@ func (tx *Tx) Client() *Client {
 
 func (tx *Tx) init() {
 	tx.Session = NewSessionClient(tx.config)
+	tx.SessionEvent = NewSessionEventClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 }
 

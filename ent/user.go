@@ -32,9 +32,11 @@ type User struct {
 type UserEdges struct {
 	// Sessions holds the value of the sessions edge.
 	Sessions []*Session `json:"sessions,omitempty"`
+	// SessionEvents holds the value of the session_events edge.
+	SessionEvents []*SessionEvent `json:"session_events,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [1]bool
+	loadedTypes [2]bool
 }
 
 // SessionsOrErr returns the Sessions value or an error if the edge
@@ -44,6 +46,15 @@ func (e UserEdges) SessionsOrErr() ([]*Session, error) {
 		return e.Sessions, nil
 	}
 	return nil, &NotLoadedError{edge: "sessions"}
+}
+
+// SessionEventsOrErr returns the SessionEvents value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) SessionEventsOrErr() ([]*SessionEvent, error) {
+	if e.loadedTypes[1] {
+		return e.SessionEvents, nil
+	}
+	return nil, &NotLoadedError{edge: "session_events"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -114,6 +125,11 @@ func (_m *User) Value(name string) (ent.Value, error) {
 // QuerySessions queries the "sessions" edge of the User entity.
 func (_m *User) QuerySessions() *SessionQuery {
 	return NewUserClient(_m.config).QuerySessions(_m)
+}
+
+// QuerySessionEvents queries the "session_events" edge of the User entity.
+func (_m *User) QuerySessionEvents() *SessionEventQuery {
+	return NewUserClient(_m.config).QuerySessionEvents(_m)
 }
 
 // Update returns a builder for updating this User.

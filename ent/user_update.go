@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/qsessions/qsessions/ent/predicate"
 	"github.com/qsessions/qsessions/ent/session"
+	"github.com/qsessions/qsessions/ent/sessionevent"
 	"github.com/qsessions/qsessions/ent/user"
 )
 
@@ -83,6 +84,21 @@ func (_u *UserUpdate) AddSessions(v ...*Session) *UserUpdate {
 	return _u.AddSessionIDs(ids...)
 }
 
+// AddSessionEventIDs adds the "session_events" edge to the SessionEvent entity by IDs.
+func (_u *UserUpdate) AddSessionEventIDs(ids ...int) *UserUpdate {
+	_u.mutation.AddSessionEventIDs(ids...)
+	return _u
+}
+
+// AddSessionEvents adds the "session_events" edges to the SessionEvent entity.
+func (_u *UserUpdate) AddSessionEvents(v ...*SessionEvent) *UserUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddSessionEventIDs(ids...)
+}
+
 // Mutation returns the UserMutation object of the builder.
 func (_u *UserUpdate) Mutation() *UserMutation {
 	return _u.mutation
@@ -107,6 +123,27 @@ func (_u *UserUpdate) RemoveSessions(v ...*Session) *UserUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveSessionIDs(ids...)
+}
+
+// ClearSessionEvents clears all "session_events" edges to the SessionEvent entity.
+func (_u *UserUpdate) ClearSessionEvents() *UserUpdate {
+	_u.mutation.ClearSessionEvents()
+	return _u
+}
+
+// RemoveSessionEventIDs removes the "session_events" edge to SessionEvent entities by IDs.
+func (_u *UserUpdate) RemoveSessionEventIDs(ids ...int) *UserUpdate {
+	_u.mutation.RemoveSessionEventIDs(ids...)
+	return _u
+}
+
+// RemoveSessionEvents removes "session_events" edges to SessionEvent entities.
+func (_u *UserUpdate) RemoveSessionEvents(v ...*SessionEvent) *UserUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveSessionEventIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -215,6 +252,51 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.SessionEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.SessionEventsTable,
+			Columns: []string{user.SessionEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sessionevent.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedSessionEventsIDs(); len(nodes) > 0 && !_u.mutation.SessionEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.SessionEventsTable,
+			Columns: []string{user.SessionEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sessionevent.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.SessionEventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.SessionEventsTable,
+			Columns: []string{user.SessionEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sessionevent.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{user.Label}
@@ -290,6 +372,21 @@ func (_u *UserUpdateOne) AddSessions(v ...*Session) *UserUpdateOne {
 	return _u.AddSessionIDs(ids...)
 }
 
+// AddSessionEventIDs adds the "session_events" edge to the SessionEvent entity by IDs.
+func (_u *UserUpdateOne) AddSessionEventIDs(ids ...int) *UserUpdateOne {
+	_u.mutation.AddSessionEventIDs(ids...)
+	return _u
+}
+
+// AddSessionEvents adds the "session_events" edges to the SessionEvent entity.
+func (_u *UserUpdateOne) AddSessionEvents(v ...*SessionEvent) *UserUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddSessionEventIDs(ids...)
+}
+
 // Mutation returns the UserMutation object of the builder.
 func (_u *UserUpdateOne) Mutation() *UserMutation {
 	return _u.mutation
@@ -314,6 +411,27 @@ func (_u *UserUpdateOne) RemoveSessions(v ...*Session) *UserUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveSessionIDs(ids...)
+}
+
+// ClearSessionEvents clears all "session_events" edges to the SessionEvent entity.
+func (_u *UserUpdateOne) ClearSessionEvents() *UserUpdateOne {
+	_u.mutation.ClearSessionEvents()
+	return _u
+}
+
+// RemoveSessionEventIDs removes the "session_events" edge to SessionEvent entities by IDs.
+func (_u *UserUpdateOne) RemoveSessionEventIDs(ids ...int) *UserUpdateOne {
+	_u.mutation.RemoveSessionEventIDs(ids...)
+	return _u
+}
+
+// RemoveSessionEvents removes "session_events" edges to SessionEvent entities.
+func (_u *UserUpdateOne) RemoveSessionEvents(v ...*SessionEvent) *UserUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveSessionEventIDs(ids...)
 }
 
 // Where appends a list predicates to the UserUpdate builder.
@@ -445,6 +563,51 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(session.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.SessionEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.SessionEventsTable,
+			Columns: []string{user.SessionEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sessionevent.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedSessionEventsIDs(); len(nodes) > 0 && !_u.mutation.SessionEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.SessionEventsTable,
+			Columns: []string{user.SessionEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sessionevent.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.SessionEventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.SessionEventsTable,
+			Columns: []string{user.SessionEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sessionevent.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

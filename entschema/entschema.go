@@ -20,6 +20,8 @@
 package entschema
 
 import (
+	"strconv"
+
 	"entgo.io/ent"
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/entsql"
@@ -43,6 +45,12 @@ const (
 	ColumnCreatedAt    = "created_at"
 	ColumnUpdatedAt    = "updated_at"
 	ColumnLastActivity = "last_activity"
+	// ColumnDeviceKey holds the public key a device-bound session (DBSC)
+	// is bound to, as canonical JWK JSON; NULL when not bound.
+	ColumnDeviceKey = "dbsc_key"
+	// ColumnDeviceSecret holds the bound session's secret, which the short
+	// cookie of a bound session is a MAC under; NULL when not bound.
+	ColumnDeviceSecret = "dbsc_secret"
 
 	// IndexUserExpire serves "this user's live sessions" and the cascade delete.
 	IndexUserExpire = "qsessions_session_user_id_expire_date"
@@ -55,6 +63,11 @@ const (
 	UserAgentLen = 300
 	// IPLen fits any textual IPv6 address without a zone.
 	IPLen = 45
+	// DeviceKeyLen bounds a device key's JWK (an RSA-4096 key is about 714
+	// characters).
+	DeviceKeyLen = 1024
+	// DeviceSecretLen is the length of a bound session's secret.
+	DeviceSecretLen = 32
 )
 
 // Default type and edge names; SessionMixin and UserMixin take others.
@@ -150,6 +163,19 @@ func (m SessionMixin) Fields() []ent.Field {
 			SchemaType(mysqlTime),
 		field.Time(ColumnLastActivity).
 			SchemaType(mysqlTime),
+		field.String(ColumnDeviceKey).
+			Optional().
+			Nillable().
+			MaxLen(DeviceKeyLen).
+			SchemaType(map[string]string{dialect.Postgres: "varchar(1024)"}).
+			Comment("device-bound session: the device's public key (JWK); NULL when not bound"),
+		field.Bytes(ColumnDeviceSecret).
+			Optional().
+			Nillable().
+			Sensitive().
+			MaxLen(DeviceSecretLen).
+			SchemaType(map[string]string{dialect.MySQL: "varbinary(32)"}).
+			Comment("device-bound session: the secret its short cookie is a MAC under"),
 	}
 }
 
@@ -181,13 +207,17 @@ func (m SessionMixin) Annotations() []schema.Annotation {
 }
 
 // UserMixin adds the sessions edge to the app's user type. Deleting a user
-// deletes its sessions (ON DELETE CASCADE).
+// deletes its sessions (ON DELETE CASCADE), and its security events when
+// the app has an event type.
 type UserMixin struct {
 	mixin.Schema
 
 	// SessionType is the name of the app's session schema type; default
 	// "Session".
 	SessionType string
+	// EventType is the name of the app's security-event type (the one
+	// with EventMixin); "" (the default) when the app keeps no event log.
+	EventType string
 }
 
 func (m UserMixin) sessionType() string {
@@ -197,17 +227,143 @@ func (m UserMixin) sessionType() string {
 	return DefaultSessionType
 }
 
-// Edges returns the sessions edge, bound to SessionType by name.
+// Edges returns the sessions edge, bound to SessionType by name, and the
+// events edge when EventType is set.
 func (m UserMixin) Edges() []ent.Edge {
 	e := edge.To(EdgeSessions, placeholder.Type).
 		Annotations(entsql.OnDelete(entsql.Cascade))
 	e.Descriptor().Type = m.sessionType()
-	return []ent.Edge{e}
+	edges := []ent.Edge{e}
+	if m.EventType != "" {
+		ev := edge.To(EdgeEvents, placeholder.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade))
+		ev.Descriptor().Type = m.EventType
+		edges = append(edges, ev)
+	}
+	return edges
 }
 
 // Annotations marks the type for the extension.
 func (m UserMixin) Annotations() []schema.Annotation {
 	return []schema.Annotation{Annotation{Role: "user", Peer: m.sessionType()}}
+}
+
+// Names of the security-event table, its columns and indexes.
+const (
+	EventTable          = "qsessions_event"
+	EventColumnKind     = "kind"
+	EventColumnCause    = "cause"
+	EventColumnSession  = "session_id"
+	EventColumnBy       = "asked_by"
+	EventColumnIP       = "ip"
+	EventColumnAgent    = "user_agent"
+	EventColumnDevice   = "device"
+	EventColumnPlace    = "location"
+	EventColumnCountry  = "country"
+	EventColumnNewDev   = "new_device"
+	EventColumnNewPlace = "new_location"
+	EventColumnCreated  = "created_at"
+
+	// IndexEventUserCreated serves "this user's recent events".
+	IndexEventUserCreated = "qsessions_event_user_id_created_at"
+	// IndexEventCreated serves the cleanup of old events.
+	IndexEventCreated = "qsessions_event_created_at"
+
+	// EdgeEvents is the user's edge to its events.
+	EdgeEvents = "session_events"
+)
+
+// EventMixin declares the qsessions_event table, the security log package
+// alerts keeps (sign-ins with their device and place, sign-outs, revokes,
+// changes of place), on an app type of its own:
+//
+//	// ent/schema/sessionevent.go
+//	type SessionEvent struct{ ent.Schema }
+//
+//	func (SessionEvent) Mixin() []ent.Mixin { return []ent.Mixin{entschema.EventMixin{}} }
+//
+// and EventType: "SessionEvent" in the user type's UserMixin. Rows are
+// small (about 300 bytes) and bounded: alerts deletes those past its
+// retention (90 days by default). The zero value gives an int user ID and a
+// user type named "User".
+type EventMixin struct {
+	mixin.Schema
+
+	// UserID is the user_id field, of the app's User ID type, as in
+	// SessionMixin; default field.Int("user_id").
+	UserID ent.Field
+	// UserType is the name of the app's user schema type; default "User".
+	UserType string
+}
+
+func (m EventMixin) userType() string {
+	if m.UserType != "" {
+		return m.UserType
+	}
+	return DefaultUserType
+}
+
+// Fields returns the event columns.
+func (m EventMixin) Fields() []ent.Field {
+	uid := m.UserID
+	if uid == nil {
+		uid = field.Int(ColumnUserID)
+	}
+	uid.Descriptor().Immutable = true
+	// Text columns are bounded in characters (varchar(n)), as user_agent
+	// of the session table: the log cuts values on a character boundary.
+	short := func(name string, n int) ent.Field {
+		vc := "varchar(" + strconv.Itoa(n) + ")"
+		return field.String(name).Optional().Nillable().
+			SchemaType(map[string]string{dialect.Postgres: vc, dialect.MySQL: vc})
+	}
+	return []ent.Field{
+		uid,
+		field.String(EventColumnKind).MaxLen(16).
+			SchemaType(map[string]string{dialect.Postgres: "varchar(16)"}).
+			Comment("sign-in, sign-out, revoke, ip-change"),
+		short(EventColumnCause, 16),
+		field.String(EventColumnSession).MaxLen(16).
+			SchemaType(map[string]string{dialect.Postgres: "varchar(16)"}).
+			Comment("public id of the session"),
+		short(EventColumnBy, 16),
+		short(EventColumnIP, IPLen),
+		short(EventColumnAgent, UserAgentLen),
+		short(EventColumnDevice, 100),
+		short(EventColumnPlace, 200),
+		short(EventColumnCountry, 2),
+		field.Bool(EventColumnNewDev).Default(false),
+		field.Bool(EventColumnNewPlace).Default(false),
+		field.Time(EventColumnCreated).Immutable().SchemaType(mysqlTime),
+	}
+}
+
+// Edges returns the edge to the user, bound to UserType by name.
+func (m EventMixin) Edges() []ent.Edge {
+	e := edge.From(EdgeUser, placeholder.Type).
+		Ref(EdgeEvents).
+		Field(ColumnUserID).
+		Unique().
+		Required().
+		Immutable()
+	e.Descriptor().Type = m.userType()
+	return []ent.Edge{e}
+}
+
+// Indexes returns (user_id, created_at) and (created_at).
+func (EventMixin) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields(ColumnUserID, EventColumnCreated).StorageKey(IndexEventUserCreated),
+		index.Fields(EventColumnCreated).StorageKey(IndexEventCreated),
+	}
+}
+
+// Annotations names the table and marks the type for the extension.
+func (m EventMixin) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entsql.Annotation{Table: EventTable},
+		Annotation{Role: "event", Peer: m.userType()},
+	}
 }
 
 // placeholder gives the edge builders a type; the mixins overwrite its name.

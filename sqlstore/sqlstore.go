@@ -67,7 +67,7 @@ type Store struct {
 	uid     userColumn
 
 	// Statements, built once by build.
-	get, insert, update, updateLive, touch string
+	get, insert, update, updateLive, touch, bind string
 	rotateDelete, userSessions, excess     string
 	find, expiredAll, expiredFrom          string
 	live, liveN                            string
@@ -153,9 +153,11 @@ func (s *Store) build() {
 	}
 	userText := "CAST(" + uid + " AS " + text + ")"
 	s.selectAll = strings.Join([]string{key, entschema.ColumnData, exp, userText, entschema.ColumnUserAgent,
-		entschema.ColumnIP, entschema.ColumnCreatedAt, entschema.ColumnUpdatedAt, last}, ", ")
+		entschema.ColumnIP, entschema.ColumnCreatedAt, entschema.ColumnUpdatedAt, last,
+		entschema.ColumnDeviceKey, entschema.ColumnDeviceSecret}, ", ")
 	s.selectNoData = strings.Join([]string{key, exp, userText, entschema.ColumnUserAgent,
-		entschema.ColumnIP, entschema.ColumnCreatedAt, entschema.ColumnUpdatedAt, last}, ", ")
+		entschema.ColumnIP, entschema.ColumnCreatedAt, entschema.ColumnUpdatedAt, last,
+		entschema.ColumnDeviceKey, entschema.ColumnDeviceSecret}, ", ")
 	userPH := "?"
 	if s.dialect == Postgres {
 		// $n::text, then a cast to the column's type: the comparison stays
@@ -169,7 +171,10 @@ func (s *Store) build() {
 	s.get = q("SELECT " + s.selectAll + " FROM " + t + " WHERE " + key + " = ? AND " + exp + " > ?")
 	s.insert = q("INSERT INTO " + t + " (" + key + ", " + entschema.ColumnData + ", " + exp + ", " + uid + ", " +
 		entschema.ColumnUserAgent + ", " + entschema.ColumnIP + ", " + entschema.ColumnCreatedAt + ", " +
-		entschema.ColumnUpdatedAt + ", " + last + ") VALUES (?, ?, ?, {U}, ?, ?, ?, ?, ?)")
+		entschema.ColumnUpdatedAt + ", " + last + ", " + entschema.ColumnDeviceKey + ", " + entschema.ColumnDeviceSecret +
+		") VALUES (?, ?, ?, {U}, ?, ?, ?, ?, ?, ?, ?)")
+	s.bind = q("UPDATE " + t + " SET " + entschema.ColumnDeviceKey + " = ?, " + entschema.ColumnDeviceSecret + " = ? WHERE " +
+		key + " = ? AND " + exp + " > ?")
 	s.update = q("UPDATE " + t + " SET " + entschema.ColumnData + " = ?, " + exp + " = ?, " + uid + " = {U}, " +
 		entschema.ColumnUserAgent + " = ?, " + entschema.ColumnIP + " = ?, " + entschema.ColumnUpdatedAt + " = ?, " +
 		last + " = ? WHERE " + key + " = ? AND " + exp + " > ?")
@@ -251,7 +256,7 @@ func (s *Store) Check(ctx context.Context) error {
 		return s.db.QueryContext(ctx, q, args...)
 	}, s.dialect, entschema.Table, entschema.ColumnKey, entschema.ColumnData, entschema.ColumnExpireDate,
 		entschema.ColumnUserID, entschema.ColumnUserAgent, entschema.ColumnIP, entschema.ColumnCreatedAt,
-		entschema.ColumnUpdatedAt, entschema.ColumnLastActivity)
+		entschema.ColumnUpdatedAt, entschema.ColumnLastActivity, entschema.ColumnDeviceKey, entschema.ColumnDeviceSecret)
 }
 
 // Get implements backend.Store: one SELECT by primary key of a row that
@@ -282,7 +287,37 @@ func (s *Store) insertArgs(rec *backend.Record) ([]any, error) {
 	}
 	return []any{rec.Key, data(rec.Data), backend.Time(rec.ExpireDate), uid,
 		nullText(backend.NormalizeUserAgent(rec.UserAgent)), nullText(backend.NormalizeIP(rec.IP)),
-		backend.Time(rec.CreatedAt), backend.Time(rec.UpdatedAt), backend.Time(rec.LastActivity)}, nil
+		backend.Time(rec.CreatedAt), backend.Time(rec.UpdatedAt), backend.Time(rec.LastActivity),
+		nullText(rec.DeviceKey), deviceSecret(rec)}, nil
+}
+
+// deviceSecret is rec's binding secret as a parameter: NULL when unbound.
+func deviceSecret(rec *backend.Record) any {
+	if rec.DeviceKey == "" {
+		return nil
+	}
+	return rec.DeviceSecret
+}
+
+// Bind implements backend.Store: one UPDATE of the two device-binding
+// columns of the live row; backend.ErrNotFound when it is not live.
+func (s *Store) Bind(ctx context.Context, key, deviceKey string, secret []byte, now time.Time) error {
+	var sec any
+	if deviceKey != "" {
+		sec = secret
+	}
+	res, err := s.db.ExecContext(ctx, s.bind, nullText(deviceKey), sec, key, backend.Time(now))
+	if err != nil {
+		return fmt.Errorf("binding the session to a device: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("binding the session to a device: %w", err)
+	}
+	if n == 0 {
+		return backend.ErrNotFound
+	}
+	return nil
 }
 
 // checkKey refuses a key no database stores alike.
@@ -611,16 +646,20 @@ func scanRecords(rows *sql.Rows, withData bool) ([]*backend.Record, error) {
 	var out []*backend.Record
 	for rows.Next() {
 		r := &backend.Record{}
-		var uid, ua, ip sql.NullString
+		var uid, ua, ip, dk sql.NullString
+		var secret []byte
 		dest := make([]any, 0, 9)
 		dest = append(dest, &r.Key)
 		if withData {
 			dest = append(dest, &r.Data)
 		}
 		dest = append(dest, timeScanner{&r.ExpireDate}, &uid, &ua, &ip,
-			timeScanner{&r.CreatedAt}, timeScanner{&r.UpdatedAt}, timeScanner{&r.LastActivity})
+			timeScanner{&r.CreatedAt}, timeScanner{&r.UpdatedAt}, timeScanner{&r.LastActivity}, &dk, &secret)
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
+		}
+		if dk.Valid && dk.String != "" && secret != nil {
+			r.DeviceKey, r.DeviceSecret = dk.String, secret
 		}
 		if uid.Valid {
 			r.UserID = uid.String

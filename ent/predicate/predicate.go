@@ -9,5 +9,8 @@ import (
 // Session is the predicate function for session builders.
 type Session func(*sql.Selector)
 
+// SessionEvent is the predicate function for sessionevent builders.
+type SessionEvent func(*sql.Selector)
+
 // User is the predicate function for user builders.
 type User func(*sql.Selector)

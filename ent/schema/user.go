@@ -26,5 +26,5 @@ func (User) Fields() []ent.Field {
 
 // Mixin adds the sessions edge.
 func (User) Mixin() []ent.Mixin {
-	return []ent.Mixin{entschema.UserMixin{}}
+	return []ent.Mixin{entschema.UserMixin{EventType: "SessionEvent"}}
 }

@@ -28,6 +28,10 @@ const (
 	FieldUpdatedAt = "updated_at"
 	// FieldLastActivity holds the string denoting the last_activity field in the database.
 	FieldLastActivity = "last_activity"
+	// FieldDbscKey holds the string denoting the dbsc_key field in the database.
+	FieldDbscKey = "dbsc_key"
+	// FieldDbscSecret holds the string denoting the dbsc_secret field in the database.
+	FieldDbscSecret = "dbsc_secret"
 	// EdgeUser holds the string denoting the user edge name in mutations.
 	EdgeUser = "user"
 	// UserFieldID holds the string denoting the ID field of the User.
@@ -54,6 +58,8 @@ var Columns = []string{
 	FieldCreatedAt,
 	FieldUpdatedAt,
 	FieldLastActivity,
+	FieldDbscKey,
+	FieldDbscSecret,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -69,6 +75,10 @@ func ValidColumn(column string) bool {
 var (
 	// IPValidator is a validator for the "ip" field. It is called by the builders before save.
 	IPValidator func(string) error
+	// DbscKeyValidator is a validator for the "dbsc_key" field. It is called by the builders before save.
+	DbscKeyValidator func(string) error
+	// DbscSecretValidator is a validator for the "dbsc_secret" field. It is called by the builders before save.
+	DbscSecretValidator func([]byte) error
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
 	IDValidator func(string) error
 )
@@ -114,6 +124,11 @@ func ByUpdatedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByLastActivity orders the results by the last_activity field.
 func ByLastActivity(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLastActivity, opts...).ToFunc()
+}
+
+// ByDbscKey orders the results by the dbsc_key field.
+func ByDbscKey(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDbscKey, opts...).ToFunc()
 }
 
 // ByUserField orders the results by user field.

@@ -105,6 +105,16 @@ func LastActivity(v time.Time) predicate.Session {
 	return predicate.Session(sql.FieldEQ(FieldLastActivity, v))
 }
 
+// DbscKey applies equality check predicate on the "dbsc_key" field. It's identical to DbscKeyEQ.
+func DbscKey(v string) predicate.Session {
+	return predicate.Session(sql.FieldEQ(FieldDbscKey, v))
+}
+
+// DbscSecret applies equality check predicate on the "dbsc_secret" field. It's identical to DbscSecretEQ.
+func DbscSecret(v []byte) predicate.Session {
+	return predicate.Session(sql.FieldEQ(FieldDbscSecret, v))
+}
+
 // SessionDataEQ applies the EQ predicate on the "session_data" field.
 func SessionDataEQ(v []byte) predicate.Session {
 	return predicate.Session(sql.FieldEQ(FieldSessionData, v))
@@ -483,6 +493,131 @@ func LastActivityLT(v time.Time) predicate.Session {
 // LastActivityLTE applies the LTE predicate on the "last_activity" field.
 func LastActivityLTE(v time.Time) predicate.Session {
 	return predicate.Session(sql.FieldLTE(FieldLastActivity, v))
+}
+
+// DbscKeyEQ applies the EQ predicate on the "dbsc_key" field.
+func DbscKeyEQ(v string) predicate.Session {
+	return predicate.Session(sql.FieldEQ(FieldDbscKey, v))
+}
+
+// DbscKeyNEQ applies the NEQ predicate on the "dbsc_key" field.
+func DbscKeyNEQ(v string) predicate.Session {
+	return predicate.Session(sql.FieldNEQ(FieldDbscKey, v))
+}
+
+// DbscKeyIn applies the In predicate on the "dbsc_key" field.
+func DbscKeyIn(vs ...string) predicate.Session {
+	return predicate.Session(sql.FieldIn(FieldDbscKey, vs...))
+}
+
+// DbscKeyNotIn applies the NotIn predicate on the "dbsc_key" field.
+func DbscKeyNotIn(vs ...string) predicate.Session {
+	return predicate.Session(sql.FieldNotIn(FieldDbscKey, vs...))
+}
+
+// DbscKeyGT applies the GT predicate on the "dbsc_key" field.
+func DbscKeyGT(v string) predicate.Session {
+	return predicate.Session(sql.FieldGT(FieldDbscKey, v))
+}
+
+// DbscKeyGTE applies the GTE predicate on the "dbsc_key" field.
+func DbscKeyGTE(v string) predicate.Session {
+	return predicate.Session(sql.FieldGTE(FieldDbscKey, v))
+}
+
+// DbscKeyLT applies the LT predicate on the "dbsc_key" field.
+func DbscKeyLT(v string) predicate.Session {
+	return predicate.Session(sql.FieldLT(FieldDbscKey, v))
+}
+
+// DbscKeyLTE applies the LTE predicate on the "dbsc_key" field.
+func DbscKeyLTE(v string) predicate.Session {
+	return predicate.Session(sql.FieldLTE(FieldDbscKey, v))
+}
+
+// DbscKeyContains applies the Contains predicate on the "dbsc_key" field.
+func DbscKeyContains(v string) predicate.Session {
+	return predicate.Session(sql.FieldContains(FieldDbscKey, v))
+}
+
+// DbscKeyHasPrefix applies the HasPrefix predicate on the "dbsc_key" field.
+func DbscKeyHasPrefix(v string) predicate.Session {
+	return predicate.Session(sql.FieldHasPrefix(FieldDbscKey, v))
+}
+
+// DbscKeyHasSuffix applies the HasSuffix predicate on the "dbsc_key" field.
+func DbscKeyHasSuffix(v string) predicate.Session {
+	return predicate.Session(sql.FieldHasSuffix(FieldDbscKey, v))
+}
+
+// DbscKeyIsNil applies the IsNil predicate on the "dbsc_key" field.
+func DbscKeyIsNil() predicate.Session {
+	return predicate.Session(sql.FieldIsNull(FieldDbscKey))
+}
+
+// DbscKeyNotNil applies the NotNil predicate on the "dbsc_key" field.
+func DbscKeyNotNil() predicate.Session {
+	return predicate.Session(sql.FieldNotNull(FieldDbscKey))
+}
+
+// DbscKeyEqualFold applies the EqualFold predicate on the "dbsc_key" field.
+func DbscKeyEqualFold(v string) predicate.Session {
+	return predicate.Session(sql.FieldEqualFold(FieldDbscKey, v))
+}
+
+// DbscKeyContainsFold applies the ContainsFold predicate on the "dbsc_key" field.
+func DbscKeyContainsFold(v string) predicate.Session {
+	return predicate.Session(sql.FieldContainsFold(FieldDbscKey, v))
+}
+
+// DbscSecretEQ applies the EQ predicate on the "dbsc_secret" field.
+func DbscSecretEQ(v []byte) predicate.Session {
+	return predicate.Session(sql.FieldEQ(FieldDbscSecret, v))
+}
+
+// DbscSecretNEQ applies the NEQ predicate on the "dbsc_secret" field.
+func DbscSecretNEQ(v []byte) predicate.Session {
+	return predicate.Session(sql.FieldNEQ(FieldDbscSecret, v))
+}
+
+// DbscSecretIn applies the In predicate on the "dbsc_secret" field.
+func DbscSecretIn(vs ...[]byte) predicate.Session {
+	return predicate.Session(sql.FieldIn(FieldDbscSecret, vs...))
+}
+
+// DbscSecretNotIn applies the NotIn predicate on the "dbsc_secret" field.
+func DbscSecretNotIn(vs ...[]byte) predicate.Session {
+	return predicate.Session(sql.FieldNotIn(FieldDbscSecret, vs...))
+}
+
+// DbscSecretGT applies the GT predicate on the "dbsc_secret" field.
+func DbscSecretGT(v []byte) predicate.Session {
+	return predicate.Session(sql.FieldGT(FieldDbscSecret, v))
+}
+
+// DbscSecretGTE applies the GTE predicate on the "dbsc_secret" field.
+func DbscSecretGTE(v []byte) predicate.Session {
+	return predicate.Session(sql.FieldGTE(FieldDbscSecret, v))
+}
+
+// DbscSecretLT applies the LT predicate on the "dbsc_secret" field.
+func DbscSecretLT(v []byte) predicate.Session {
+	return predicate.Session(sql.FieldLT(FieldDbscSecret, v))
+}
+
+// DbscSecretLTE applies the LTE predicate on the "dbsc_secret" field.
+func DbscSecretLTE(v []byte) predicate.Session {
+	return predicate.Session(sql.FieldLTE(FieldDbscSecret, v))
+}
+
+// DbscSecretIsNil applies the IsNil predicate on the "dbsc_secret" field.
+func DbscSecretIsNil() predicate.Session {
+	return predicate.Session(sql.FieldIsNull(FieldDbscSecret))
+}
+
+// DbscSecretNotNil applies the NotNil predicate on the "dbsc_secret" field.
+func DbscSecretNotNil() predicate.Session {
+	return predicate.Session(sql.FieldNotNull(FieldDbscSecret))
 }
 
 // HasUser applies the HasEdge predicate on the "user" edge.

@@ -216,6 +216,29 @@ func HasSessionsWith(preds ...predicate.Session) predicate.User {
 	})
 }
 
+// HasSessionEvents applies the HasEdge predicate on the "session_events" edge.
+func HasSessionEvents() predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, SessionEventsTable, SessionEventsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasSessionEventsWith applies the HasEdge predicate on the "session_events" edge with a given conditions (other predicates).
+func HasSessionEventsWith(preds ...predicate.SessionEvent) predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := newSessionEventsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.User) predicate.User {
 	return predicate.User(sql.AndPredicates(predicates...))

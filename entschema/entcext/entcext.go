@@ -93,6 +93,9 @@ func (e *Extension) Hooks() []gen.Hook {
 // (nil when not configured).
 type Nodes struct {
 	Session, User *gen.Type
+	// Event is the type with entschema.EventMixin; nil when the app keeps
+	// no event log.
+	Event *gen.Type
 	UserID        *gen.Field
 	UserEdge      string
 	UserNameField *gen.Field
@@ -125,6 +128,11 @@ func (e *Extension) find(g *gen.Graph) (*Nodes, error) {
 				return nil, fmt.Errorf("qsessions: both %s and %s use entschema.SessionMixin; one type may", n.Session.Name, t.Name)
 			}
 			n.Session = t
+		case "event":
+			if n.Event != nil {
+				return nil, fmt.Errorf("qsessions: both %s and %s use entschema.EventMixin; one type may", n.Event.Name, t.Name)
+			}
+			n.Event = t
 		case "user":
 			if n.User != nil {
 				return nil, fmt.Errorf("qsessions: both %s and %s use entschema.UserMixin; one type may", n.User.Name, t.Name)
@@ -149,6 +157,17 @@ func (e *Extension) find(g *gen.Graph) (*Nodes, error) {
 	if n.User.ID == nil || n.User.ID.Type.String() != n.UserID.Type.String() {
 		return nil, fmt.Errorf("qsessions: %s.user_id is %s but %s IDs are %s; set SessionMixin.UserID to a field of the ID type",
 			n.Session.Name, n.UserID.Type, n.User.Name, n.User.ID.Type)
+	}
+	if n.Event != nil {
+		var uid *gen.Field
+		for _, f := range n.Event.Fields {
+			if f.Name == entschema.ColumnUserID {
+				uid = f
+			}
+		}
+		if uid == nil || uid.Type.String() != n.UserID.Type.String() {
+			return nil, fmt.Errorf("qsessions: %s.user_id must be of %s's ID type %s; set EventMixin.UserID as SessionMixin.UserID", n.Event.Name, n.User.Name, n.UserID.Type)
+		}
 	}
 	if e.userName != "" {
 		for _, f := range n.User.Fields {

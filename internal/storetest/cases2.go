@@ -266,3 +266,72 @@ func testCheck(s *suite) {
 		s.t.Errorf("Check without the table: %v; want ErrNoTable naming the table", err)
 	}
 }
+
+func init() {
+	cases = append(cases, testCase{name: "DeviceBinding", run: testBind})
+}
+
+// testBind: a device binding is written by Bind only; saves and touches of
+// a request that loaded the row before the binding keep it; an insert
+// (a rotation) carries the record's; unbinding clears both columns.
+func testBind(s *suite) {
+	r := s.record(s.user(), time.Hour)
+	key := s.create(r)
+	if got := s.get(key); got.Bound() || got.DeviceKey != "" || got.DeviceSecret != nil {
+		s.t.Fatalf("a new session is bound: %+v", got)
+	}
+	stale := s.get(key) // loaded before the binding
+	jwk := `{"crv":"P-256","kty":"EC","x":"abc","y":"def"}`
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	if err := s.Store.Bind(s.ctx, key, jwk, secret, s.now()); err != nil {
+		s.t.Fatal(err)
+	}
+	bound := func(what string) {
+		s.t.Helper()
+		got := s.get(key)
+		if got.DeviceKey != jwk || string(got.DeviceSecret) != string(secret) || !got.Bound() {
+			s.t.Fatalf("%s: binding %q %q", what, got.DeviceKey, got.DeviceSecret)
+		}
+	}
+	bound("after Bind")
+	stale.Data = []byte("saved by a request that loaded the row unbound")
+	stale.UpdatedAt = s.now()
+	if err := s.Store.Update(s.ctx, stale, s.now()); err != nil {
+		s.t.Fatal(err)
+	}
+	bound("after an Update from a stale load")
+	s.clock.Advance(2 * time.Minute)
+	t := stale.Clone()
+	t.LastActivity = s.now()
+	if wrote, err := s.Store.Touch(s.ctx, t, s.now().Add(-time.Minute), s.now()); err != nil || !wrote {
+		s.t.Fatalf("Touch: %v %v", wrote, err)
+	}
+	bound("after a Touch")
+
+	// A rotation inserts the record's binding under the new key.
+	rot := s.get(key)
+	newRec := rot.Clone()
+	_, newKey, _ := backend.NewToken(nil)
+	newRec.Key = newKey
+	if err := s.Store.Rotate(s.ctx, key, newRec, s.now()); err != nil {
+		s.t.Fatal(err)
+	}
+	if got := s.get(newKey); got.DeviceKey != jwk || string(got.DeviceSecret) != string(secret) {
+		s.t.Fatalf("the rotated row lost the binding: %+v", got)
+	}
+	// Unbind.
+	if err := s.Store.Bind(s.ctx, newKey, "", nil, s.now()); err != nil {
+		s.t.Fatal(err)
+	}
+	if got := s.get(newKey); got.Bound() || got.DeviceSecret != nil {
+		s.t.Fatalf("unbound row: %+v", got)
+	}
+	// A row that is not live is never bound (nor recreated).
+	if err := s.Store.Bind(s.ctx, key, jwk, secret, s.now()); !errors.Is(err, backend.ErrNotFound) {
+		s.t.Fatalf("Bind of a rotated-away key: %v, want ErrNotFound", err)
+	}
+	ex := s.expired(nil)
+	if err := s.Store.Bind(s.ctx, ex, jwk, secret, s.now()); !errors.Is(err, backend.ErrNotFound) {
+		s.t.Fatalf("Bind of an expired row: %v, want ErrNotFound", err)
+	}
+}

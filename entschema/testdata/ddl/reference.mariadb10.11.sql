@@ -1,4 +1,5 @@
 -- atlas:pos qsessions_session[type=table]
+-- atlas:pos qsessions_event[type=table]
 -- atlas:pos users[type=table]
 
 -- Create "users" table
@@ -10,6 +11,27 @@ CREATE TABLE `users` (
   PRIMARY KEY (`id`),
   UNIQUE INDEX `username` (`username`)
 ) CHARSET utf8mb4 COLLATE utf8mb4_bin;
+-- Create "qsessions_event" table
+CREATE TABLE `qsessions_event` (
+  `id` bigint NOT NULL AUTO_INCREMENT,
+  `kind` varchar(16) NOT NULL,
+  `cause` varchar(16) NULL,
+  `session_id` varchar(16) NOT NULL,
+  `asked_by` varchar(16) NULL,
+  `ip` varchar(45) NULL,
+  `user_agent` varchar(300) NULL,
+  `device` varchar(100) NULL,
+  `location` varchar(200) NULL,
+  `country` varchar(2) NULL,
+  `new_device` bool NOT NULL DEFAULT false,
+  `new_location` bool NOT NULL DEFAULT false,
+  `created_at` datetime(6) NOT NULL,
+  `user_id` bigint NOT NULL,
+  PRIMARY KEY (`id`),
+  INDEX `qsessions_event_user_id_created_at` (`user_id`, `created_at`),
+  INDEX `qsessions_event_created_at` (`created_at`),
+  CONSTRAINT `qsessions_event_users_session_events` FOREIGN KEY (`user_id`) REFERENCES `users` (`id`) ON DELETE CASCADE
+) CHARSET utf8mb4 COLLATE utf8mb4_bin;
 -- Create "qsessions_session" table
 CREATE TABLE `qsessions_session` (
   `session_key` varchar(64) NOT NULL,
@@ -20,6 +42,8 @@ CREATE TABLE `qsessions_session` (
   `created_at` datetime(6) NOT NULL,
   `updated_at` datetime(6) NOT NULL,
   `last_activity` datetime(6) NOT NULL,
+  `dbsc_key` varchar(1024) NULL,
+  `dbsc_secret` varbinary(32) NULL,
   `user_id` bigint NULL,
   PRIMARY KEY (`session_key`),
   INDEX `qsessions_session_user_id_expire_date` (`user_id`, `expire_date`),

@@ -1,4 +1,5 @@
 -- atlas:pos accounts[type=table]
+-- atlas:pos qsessions_event[type=table]
 -- atlas:pos qsessions_session[type=table]
 -- atlas:pos sessions[type=table]
 
@@ -12,6 +13,28 @@ CREATE TABLE `accounts` (
 );
 -- Create index "accounts_email_key" to table: "accounts"
 CREATE UNIQUE INDEX `accounts_email_key` ON `accounts` (`email`);
+-- Create "qsessions_event" table
+CREATE TABLE `qsessions_event` (
+  `id` integer NOT NULL PRIMARY KEY AUTOINCREMENT,
+  `kind` text NOT NULL,
+  `cause` text NULL,
+  `session_id` text NOT NULL,
+  `asked_by` text NULL,
+  `ip` text NULL,
+  `user_agent` text NULL,
+  `device` text NULL,
+  `location` text NULL,
+  `country` text NULL,
+  `new_device` bool NOT NULL DEFAULT (false),
+  `new_location` bool NOT NULL DEFAULT (false),
+  `created_at` datetime NOT NULL,
+  `user_id` uuid NOT NULL,
+  CONSTRAINT `qsessions_event_accounts_session_events` FOREIGN KEY (`user_id`) REFERENCES `accounts` (`id`) ON DELETE CASCADE
+);
+-- Create index "qsessions_event_user_id_created_at" to table: "qsessions_event"
+CREATE INDEX `qsessions_event_user_id_created_at` ON `qsessions_event` (`user_id`, `created_at`);
+-- Create index "qsessions_event_created_at" to table: "qsessions_event"
+CREATE INDEX `qsessions_event_created_at` ON `qsessions_event` (`created_at`);
 -- Create "qsessions_session" table
 CREATE TABLE `qsessions_session` (
   `session_key` text NOT NULL,
@@ -22,6 +45,8 @@ CREATE TABLE `qsessions_session` (
   `created_at` datetime NOT NULL,
   `updated_at` datetime NOT NULL,
   `last_activity` datetime NOT NULL,
+  `dbsc_key` text NULL,
+  `dbsc_secret` blob NULL,
   `user_id` uuid NULL,
   PRIMARY KEY (`session_key`),
   CONSTRAINT `qsessions_session_accounts_sessions` FOREIGN KEY (`user_id`) REFERENCES `accounts` (`id`) ON DELETE CASCADE

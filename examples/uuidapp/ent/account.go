@@ -34,9 +34,11 @@ type Account struct {
 type AccountEdges struct {
 	// Sessions holds the value of the sessions edge.
 	Sessions []*LoginSession `json:"sessions,omitempty"`
+	// SessionEvents holds the value of the session_events edge.
+	SessionEvents []*LoginEvent `json:"session_events,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [1]bool
+	loadedTypes [2]bool
 }
 
 // SessionsOrErr returns the Sessions value or an error if the edge
@@ -46,6 +48,15 @@ func (e AccountEdges) SessionsOrErr() ([]*LoginSession, error) {
 		return e.Sessions, nil
 	}
 	return nil, &NotLoadedError{edge: "sessions"}
+}
+
+// SessionEventsOrErr returns the SessionEvents value or an error if the edge
+// was not loaded in eager-loading.
+func (e AccountEdges) SessionEventsOrErr() ([]*LoginEvent, error) {
+	if e.loadedTypes[1] {
+		return e.SessionEvents, nil
+	}
+	return nil, &NotLoadedError{edge: "session_events"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -114,6 +125,11 @@ func (_m *Account) Value(name string) (ent.Value, error) {
 // QuerySessions queries the "sessions" edge of the Account entity.
 func (_m *Account) QuerySessions() *LoginSessionQuery {
 	return NewAccountClient(_m.config).QuerySessions(_m)
+}
+
+// QuerySessionEvents queries the "session_events" edge of the Account entity.
+func (_m *Account) QuerySessionEvents() *LoginEventQuery {
+	return NewAccountClient(_m.config).QuerySessionEvents(_m)
 }
 
 // Update returns a builder for updating this Account.

@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/google/uuid"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/account"
+	"github.com/qsessions/qsessions/examples/uuidapp/ent/loginevent"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/loginsession"
 )
 
@@ -83,6 +84,21 @@ func (_c *AccountCreate) AddSessions(v ...*LoginSession) *AccountCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddSessionIDs(ids...)
+}
+
+// AddSessionEventIDs adds the "session_events" edge to the LoginEvent entity by IDs.
+func (_c *AccountCreate) AddSessionEventIDs(ids ...int) *AccountCreate {
+	_c.mutation.AddSessionEventIDs(ids...)
+	return _c
+}
+
+// AddSessionEvents adds the "session_events" edges to the LoginEvent entity.
+func (_c *AccountCreate) AddSessionEvents(v ...*LoginEvent) *AccountCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddSessionEventIDs(ids...)
 }
 
 // Mutation returns the AccountMutation object of the builder.
@@ -194,6 +210,22 @@ func (_c *AccountCreate) createSpec() (*Account, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(loginsession.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.SessionEventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.SessionEventsTable,
+			Columns: []string{account.SessionEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(loginevent.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

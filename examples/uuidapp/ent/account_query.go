@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/google/uuid"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/account"
+	"github.com/qsessions/qsessions/examples/uuidapp/ent/loginevent"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/loginsession"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/predicate"
 )
@@ -21,11 +22,12 @@ import (
 // AccountQuery is the builder for querying Account entities.
 type AccountQuery struct {
 	config
-	ctx          *QueryContext
-	order        []account.OrderOption
-	inters       []Interceptor
-	predicates   []predicate.Account
-	withSessions *LoginSessionQuery
+	ctx               *QueryContext
+	order             []account.OrderOption
+	inters            []Interceptor
+	predicates        []predicate.Account
+	withSessions      *LoginSessionQuery
+	withSessionEvents *LoginEventQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -77,6 +79,28 @@ func (_q *AccountQuery) QuerySessions() *LoginSessionQuery {
 			sqlgraph.From(account.Table, account.FieldID, selector),
 			sqlgraph.To(loginsession.Table, loginsession.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, account.SessionsTable, account.SessionsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QuerySessionEvents chains the current query on the "session_events" edge.
+func (_q *AccountQuery) QuerySessionEvents() *LoginEventQuery {
+	query := (&LoginEventClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, selector),
+			sqlgraph.To(loginevent.Table, loginevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.SessionEventsTable, account.SessionEventsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -271,12 +295,13 @@ func (_q *AccountQuery) Clone() *AccountQuery {
 		return nil
 	}
 	return &AccountQuery{
-		config:       _q.config,
-		ctx:          _q.ctx.Clone(),
-		order:        append([]account.OrderOption{}, _q.order...),
-		inters:       append([]Interceptor{}, _q.inters...),
-		predicates:   append([]predicate.Account{}, _q.predicates...),
-		withSessions: _q.withSessions.Clone(),
+		config:            _q.config,
+		ctx:               _q.ctx.Clone(),
+		order:             append([]account.OrderOption{}, _q.order...),
+		inters:            append([]Interceptor{}, _q.inters...),
+		predicates:        append([]predicate.Account{}, _q.predicates...),
+		withSessions:      _q.withSessions.Clone(),
+		withSessionEvents: _q.withSessionEvents.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -291,6 +316,17 @@ func (_q *AccountQuery) WithSessions(opts ...func(*LoginSessionQuery)) *AccountQ
 		opt(query)
 	}
 	_q.withSessions = query
+	return _q
+}
+
+// WithSessionEvents tells the query-builder to eager-load the nodes that are connected to
+// the "session_events" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithSessionEvents(opts ...func(*LoginEventQuery)) *AccountQuery {
+	query := (&LoginEventClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withSessionEvents = query
 	return _q
 }
 
@@ -372,8 +408,9 @@ func (_q *AccountQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Acco
 	var (
 		nodes       = []*Account{}
 		_spec       = _q.querySpec()
-		loadedTypes = [1]bool{
+		loadedTypes = [2]bool{
 			_q.withSessions != nil,
+			_q.withSessionEvents != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -398,6 +435,13 @@ func (_q *AccountQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Acco
 		if err := _q.loadSessions(ctx, query, nodes,
 			func(n *Account) { n.Edges.Sessions = []*LoginSession{} },
 			func(n *Account, e *LoginSession) { n.Edges.Sessions = append(n.Edges.Sessions, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withSessionEvents; query != nil {
+		if err := _q.loadSessionEvents(ctx, query, nodes,
+			func(n *Account) { n.Edges.SessionEvents = []*LoginEvent{} },
+			func(n *Account, e *LoginEvent) { n.Edges.SessionEvents = append(n.Edges.SessionEvents, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -432,6 +476,36 @@ func (_q *AccountQuery) loadSessions(ctx context.Context, query *LoginSessionQue
 		node, ok := nodeids[*fk]
 		if !ok {
 			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *AccountQuery) loadSessionEvents(ctx context.Context, query *LoginEventQuery, nodes []*Account, init func(*Account), assign func(*Account, *LoginEvent)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*Account)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(loginevent.FieldUserID)
+	}
+	query.Where(predicate.LoginEvent(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(account.SessionEventsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.UserID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, fk, n.ID)
 		}
 		assign(node, n)
 	}

@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/account"
+	"github.com/qsessions/qsessions/examples/uuidapp/ent/loginevent"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/loginsession"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/predicate"
 )
@@ -77,6 +78,21 @@ func (_u *AccountUpdate) AddSessions(v ...*LoginSession) *AccountUpdate {
 	return _u.AddSessionIDs(ids...)
 }
 
+// AddSessionEventIDs adds the "session_events" edge to the LoginEvent entity by IDs.
+func (_u *AccountUpdate) AddSessionEventIDs(ids ...int) *AccountUpdate {
+	_u.mutation.AddSessionEventIDs(ids...)
+	return _u
+}
+
+// AddSessionEvents adds the "session_events" edges to the LoginEvent entity.
+func (_u *AccountUpdate) AddSessionEvents(v ...*LoginEvent) *AccountUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddSessionEventIDs(ids...)
+}
+
 // Mutation returns the AccountMutation object of the builder.
 func (_u *AccountUpdate) Mutation() *AccountMutation {
 	return _u.mutation
@@ -101,6 +117,27 @@ func (_u *AccountUpdate) RemoveSessions(v ...*LoginSession) *AccountUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveSessionIDs(ids...)
+}
+
+// ClearSessionEvents clears all "session_events" edges to the LoginEvent entity.
+func (_u *AccountUpdate) ClearSessionEvents() *AccountUpdate {
+	_u.mutation.ClearSessionEvents()
+	return _u
+}
+
+// RemoveSessionEventIDs removes the "session_events" edge to LoginEvent entities by IDs.
+func (_u *AccountUpdate) RemoveSessionEventIDs(ids ...int) *AccountUpdate {
+	_u.mutation.RemoveSessionEventIDs(ids...)
+	return _u
+}
+
+// RemoveSessionEvents removes "session_events" edges to LoginEvent entities.
+func (_u *AccountUpdate) RemoveSessionEvents(v ...*LoginEvent) *AccountUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveSessionEventIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -193,6 +230,51 @@ func (_u *AccountUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.SessionEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.SessionEventsTable,
+			Columns: []string{account.SessionEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(loginevent.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedSessionEventsIDs(); len(nodes) > 0 && !_u.mutation.SessionEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.SessionEventsTable,
+			Columns: []string{account.SessionEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(loginevent.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.SessionEventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.SessionEventsTable,
+			Columns: []string{account.SessionEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(loginevent.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{account.Label}
@@ -262,6 +344,21 @@ func (_u *AccountUpdateOne) AddSessions(v ...*LoginSession) *AccountUpdateOne {
 	return _u.AddSessionIDs(ids...)
 }
 
+// AddSessionEventIDs adds the "session_events" edge to the LoginEvent entity by IDs.
+func (_u *AccountUpdateOne) AddSessionEventIDs(ids ...int) *AccountUpdateOne {
+	_u.mutation.AddSessionEventIDs(ids...)
+	return _u
+}
+
+// AddSessionEvents adds the "session_events" edges to the LoginEvent entity.
+func (_u *AccountUpdateOne) AddSessionEvents(v ...*LoginEvent) *AccountUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddSessionEventIDs(ids...)
+}
+
 // Mutation returns the AccountMutation object of the builder.
 func (_u *AccountUpdateOne) Mutation() *AccountMutation {
 	return _u.mutation
@@ -286,6 +383,27 @@ func (_u *AccountUpdateOne) RemoveSessions(v ...*LoginSession) *AccountUpdateOne
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveSessionIDs(ids...)
+}
+
+// ClearSessionEvents clears all "session_events" edges to the LoginEvent entity.
+func (_u *AccountUpdateOne) ClearSessionEvents() *AccountUpdateOne {
+	_u.mutation.ClearSessionEvents()
+	return _u
+}
+
+// RemoveSessionEventIDs removes the "session_events" edge to LoginEvent entities by IDs.
+func (_u *AccountUpdateOne) RemoveSessionEventIDs(ids ...int) *AccountUpdateOne {
+	_u.mutation.RemoveSessionEventIDs(ids...)
+	return _u
+}
+
+// RemoveSessionEvents removes "session_events" edges to LoginEvent entities.
+func (_u *AccountUpdateOne) RemoveSessionEvents(v ...*LoginEvent) *AccountUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveSessionEventIDs(ids...)
 }
 
 // Where appends a list predicates to the AccountUpdate builder.
@@ -401,6 +519,51 @@ func (_u *AccountUpdateOne) sqlSave(ctx context.Context) (_node *Account, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(loginsession.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.SessionEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.SessionEventsTable,
+			Columns: []string{account.SessionEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(loginevent.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedSessionEventsIDs(); len(nodes) > 0 && !_u.mutation.SessionEventsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.SessionEventsTable,
+			Columns: []string{account.SessionEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(loginevent.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.SessionEventsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   account.SessionEventsTable,
+			Columns: []string{account.SessionEventsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(loginevent.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -17,6 +17,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/account"
+	"github.com/qsessions/qsessions/examples/uuidapp/ent/loginevent"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/loginsession"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/session"
 )
@@ -28,6 +29,8 @@ type Client struct {
 	Schema *migrate.Schema
 	// Account is the client for interacting with the Account builders.
 	Account *AccountClient
+	// LoginEvent is the client for interacting with the LoginEvent builders.
+	LoginEvent *LoginEventClient
 	// LoginSession is the client for interacting with the LoginSession builders.
 	LoginSession *LoginSessionClient
 	// Session is the client for interacting with the Session builders.
@@ -44,6 +47,7 @@ func NewClient(opts ...Option) *Client {
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.Account = NewAccountClient(c.config)
+	c.LoginEvent = NewLoginEventClient(c.config)
 	c.LoginSession = NewLoginSessionClient(c.config)
 	c.Session = NewSessionClient(c.config)
 }
@@ -143,6 +147,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		ctx:          ctx,
 		config:       cfg,
 		Account:      NewAccountClient(cfg),
+		LoginEvent:   NewLoginEventClient(cfg),
 		LoginSession: NewLoginSessionClient(cfg),
 		Session:      NewSessionClient(cfg),
 	}, nil
@@ -165,6 +170,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		ctx:          ctx,
 		config:       cfg,
 		Account:      NewAccountClient(cfg),
+		LoginEvent:   NewLoginEventClient(cfg),
 		LoginSession: NewLoginSessionClient(cfg),
 		Session:      NewSessionClient(cfg),
 	}, nil
@@ -196,6 +202,7 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	c.Account.Use(hooks...)
+	c.LoginEvent.Use(hooks...)
 	c.LoginSession.Use(hooks...)
 	c.Session.Use(hooks...)
 }
@@ -204,6 +211,7 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	c.Account.Intercept(interceptors...)
+	c.LoginEvent.Intercept(interceptors...)
 	c.LoginSession.Intercept(interceptors...)
 	c.Session.Intercept(interceptors...)
 }
@@ -213,6 +221,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
 	case *AccountMutation:
 		return c.Account.mutate(ctx, m)
+	case *LoginEventMutation:
+		return c.LoginEvent.mutate(ctx, m)
 	case *LoginSessionMutation:
 		return c.LoginSession.mutate(ctx, m)
 	case *SessionMutation:
@@ -346,6 +356,22 @@ func (c *AccountClient) QuerySessions(_m *Account) *LoginSessionQuery {
 	return query
 }
 
+// QuerySessionEvents queries the session_events edge of a Account.
+func (c *AccountClient) QuerySessionEvents(_m *Account) *LoginEventQuery {
+	query := (&LoginEventClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, id),
+			sqlgraph.To(loginevent.Table, loginevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, account.SessionEventsTable, account.SessionEventsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *AccountClient) Hooks() []Hook {
 	return c.hooks.Account
@@ -368,6 +394,155 @@ func (c *AccountClient) mutate(ctx context.Context, m *AccountMutation) (Value, 
 		return (&AccountDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Account mutation op: %q", m.Op())
+	}
+}
+
+// LoginEventClient is a client for the LoginEvent schema.
+type LoginEventClient struct {
+	config
+}
+
+// NewLoginEventClient returns a client for the LoginEvent from the given config.
+func NewLoginEventClient(c config) *LoginEventClient {
+	return &LoginEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `loginevent.Hooks(f(g(h())))`.
+func (c *LoginEventClient) Use(hooks ...Hook) {
+	c.hooks.LoginEvent = append(c.hooks.LoginEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `loginevent.Intercept(f(g(h())))`.
+func (c *LoginEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LoginEvent = append(c.inters.LoginEvent, interceptors...)
+}
+
+// Create returns a builder for creating a LoginEvent entity.
+func (c *LoginEventClient) Create() *LoginEventCreate {
+	mutation := newLoginEventMutation(c.config, OpCreate)
+	return &LoginEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LoginEvent entities.
+func (c *LoginEventClient) CreateBulk(builders ...*LoginEventCreate) *LoginEventCreateBulk {
+	return &LoginEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LoginEventClient) MapCreateBulk(slice any, setFunc func(*LoginEventCreate, int)) *LoginEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LoginEventCreateBulk{err: fmt.Errorf("calling to LoginEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LoginEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LoginEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LoginEvent.
+func (c *LoginEventClient) Update() *LoginEventUpdate {
+	mutation := newLoginEventMutation(c.config, OpUpdate)
+	return &LoginEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LoginEventClient) UpdateOne(_m *LoginEvent) *LoginEventUpdateOne {
+	mutation := newLoginEventMutation(c.config, OpUpdateOne, withLoginEvent(_m))
+	return &LoginEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LoginEventClient) UpdateOneID(id int) *LoginEventUpdateOne {
+	mutation := newLoginEventMutation(c.config, OpUpdateOne, withLoginEventID(id))
+	return &LoginEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LoginEvent.
+func (c *LoginEventClient) Delete() *LoginEventDelete {
+	mutation := newLoginEventMutation(c.config, OpDelete)
+	return &LoginEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LoginEventClient) DeleteOne(_m *LoginEvent) *LoginEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LoginEventClient) DeleteOneID(id int) *LoginEventDeleteOne {
+	builder := c.Delete().Where(loginevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LoginEventDeleteOne{builder}
+}
+
+// Query returns a query builder for LoginEvent.
+func (c *LoginEventClient) Query() *LoginEventQuery {
+	return &LoginEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLoginEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LoginEvent entity by its id.
+func (c *LoginEventClient) Get(ctx context.Context, id int) (*LoginEvent, error) {
+	return c.Query().Where(loginevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LoginEventClient) GetX(ctx context.Context, id int) *LoginEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryUser queries the user edge of a LoginEvent.
+func (c *LoginEventClient) QueryUser(_m *LoginEvent) *AccountQuery {
+	query := (&AccountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(loginevent.Table, loginevent.FieldID, id),
+			sqlgraph.To(account.Table, account.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, loginevent.UserTable, loginevent.UserColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LoginEventClient) Hooks() []Hook {
+	return c.hooks.LoginEvent
+}
+
+// Interceptors returns the client interceptors.
+func (c *LoginEventClient) Interceptors() []Interceptor {
+	return c.inters.LoginEvent
+}
+
+func (c *LoginEventClient) mutate(ctx context.Context, m *LoginEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LoginEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LoginEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LoginEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LoginEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LoginEvent mutation op: %q", m.Op())
 	}
 }
 
@@ -656,9 +831,9 @@ func (c *SessionClient) mutate(ctx context.Context, m *SessionMutation) (Value, 
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Account, LoginSession, Session []ent.Hook
+		Account, LoginEvent, LoginSession, Session []ent.Hook
 	}
 	inters struct {
-		Account, LoginSession, Session []ent.Interceptor
+		Account, LoginEvent, LoginSession, Session []ent.Interceptor
 	}
 )

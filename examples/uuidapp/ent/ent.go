@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/account"
+	"github.com/qsessions/qsessions/examples/uuidapp/ent/loginevent"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/loginsession"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/session"
 )
@@ -76,6 +77,7 @@ func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			account.Table:      account.ValidColumn,
+			loginevent.Table:   loginevent.ValidColumn,
 			loginsession.Table: loginsession.ValidColumn,
 			session.Table:      session.ValidColumn,
 		})

@@ -36,6 +36,10 @@ type LoginSession struct {
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// LastActivity holds the value of the "last_activity" field.
 	LastActivity time.Time `json:"last_activity,omitempty"`
+	// device-bound session: the device's public key (JWK); NULL when not bound
+	DbscKey *string `json:"dbsc_key,omitempty"`
+	// device-bound session: the secret its short cookie is a MAC under
+	DbscSecret *[]byte `json:"-"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the LoginSessionQuery when eager-loading is set.
 	Edges        LoginSessionEdges `json:"edges"`
@@ -69,9 +73,9 @@ func (*LoginSession) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case loginsession.FieldUserID:
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
-		case loginsession.FieldSessionData:
+		case loginsession.FieldSessionData, loginsession.FieldDbscSecret:
 			values[i] = new([]byte)
-		case loginsession.FieldID, loginsession.FieldUserAgent, loginsession.FieldIP:
+		case loginsession.FieldID, loginsession.FieldUserAgent, loginsession.FieldIP, loginsession.FieldDbscKey:
 			values[i] = new(sql.NullString)
 		case loginsession.FieldExpireDate, loginsession.FieldCreatedAt, loginsession.FieldUpdatedAt, loginsession.FieldLastActivity:
 			values[i] = new(sql.NullTime)
@@ -147,6 +151,19 @@ func (_m *LoginSession) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.LastActivity = value.Time
 			}
+		case loginsession.FieldDbscKey:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field dbsc_key", values[i])
+			} else if value.Valid {
+				_m.DbscKey = new(string)
+				*_m.DbscKey = value.String
+			}
+		case loginsession.FieldDbscSecret:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field dbsc_secret", values[i])
+			} else if value != nil {
+				_m.DbscSecret = value
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -217,6 +234,13 @@ func (_m *LoginSession) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("last_activity=")
 	builder.WriteString(_m.LastActivity.Format(time.ANSIC))
+	builder.WriteString(", ")
+	if v := _m.DbscKey; v != nil {
+		builder.WriteString("dbsc_key=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	builder.WriteString("dbsc_secret=<sensitive>")
 	builder.WriteByte(')')
 	return builder.String()
 }

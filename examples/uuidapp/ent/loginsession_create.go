@@ -94,6 +94,26 @@ func (_c *LoginSessionCreate) SetLastActivity(v time.Time) *LoginSessionCreate {
 	return _c
 }
 
+// SetDbscKey sets the "dbsc_key" field.
+func (_c *LoginSessionCreate) SetDbscKey(v string) *LoginSessionCreate {
+	_c.mutation.SetDbscKey(v)
+	return _c
+}
+
+// SetNillableDbscKey sets the "dbsc_key" field if the given value is not nil.
+func (_c *LoginSessionCreate) SetNillableDbscKey(v *string) *LoginSessionCreate {
+	if v != nil {
+		_c.SetDbscKey(*v)
+	}
+	return _c
+}
+
+// SetDbscSecret sets the "dbsc_secret" field.
+func (_c *LoginSessionCreate) SetDbscSecret(v []byte) *LoginSessionCreate {
+	_c.mutation.SetDbscSecret(v)
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *LoginSessionCreate) SetID(v string) *LoginSessionCreate {
 	_c.mutation.SetID(v)
@@ -158,6 +178,16 @@ func (_c *LoginSessionCreate) check() error {
 	}
 	if _, ok := _c.mutation.LastActivity(); !ok {
 		return &ValidationError{Name: "last_activity", err: errors.New(`ent: missing required field "LoginSession.last_activity"`)}
+	}
+	if v, ok := _c.mutation.DbscKey(); ok {
+		if err := loginsession.DbscKeyValidator(v); err != nil {
+			return &ValidationError{Name: "dbsc_key", err: fmt.Errorf(`ent: validator failed for field "LoginSession.dbsc_key": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.DbscSecret(); ok {
+		if err := loginsession.DbscSecretValidator(v); err != nil {
+			return &ValidationError{Name: "dbsc_secret", err: fmt.Errorf(`ent: validator failed for field "LoginSession.dbsc_secret": %w`, err)}
+		}
 	}
 	if v, ok := _c.mutation.ID(); ok {
 		if err := loginsession.IDValidator(v); err != nil {
@@ -226,6 +256,14 @@ func (_c *LoginSessionCreate) createSpec() (*LoginSession, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.LastActivity(); ok {
 		_spec.SetField(loginsession.FieldLastActivity, field.TypeTime, value)
 		_node.LastActivity = value
+	}
+	if value, ok := _c.mutation.DbscKey(); ok {
+		_spec.SetField(loginsession.FieldDbscKey, field.TypeString, value)
+		_node.DbscKey = &value
+	}
+	if value, ok := _c.mutation.DbscSecret(); ok {
+		_spec.SetField(loginsession.FieldDbscSecret, field.TypeBytes, value)
+		_node.DbscSecret = &value
 	}
 	if nodes := _c.mutation.UserIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{

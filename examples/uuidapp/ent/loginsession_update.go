@@ -138,6 +138,38 @@ func (_u *LoginSessionUpdate) SetNillableLastActivity(v *time.Time) *LoginSessio
 	return _u
 }
 
+// SetDbscKey sets the "dbsc_key" field.
+func (_u *LoginSessionUpdate) SetDbscKey(v string) *LoginSessionUpdate {
+	_u.mutation.SetDbscKey(v)
+	return _u
+}
+
+// SetNillableDbscKey sets the "dbsc_key" field if the given value is not nil.
+func (_u *LoginSessionUpdate) SetNillableDbscKey(v *string) *LoginSessionUpdate {
+	if v != nil {
+		_u.SetDbscKey(*v)
+	}
+	return _u
+}
+
+// ClearDbscKey clears the value of the "dbsc_key" field.
+func (_u *LoginSessionUpdate) ClearDbscKey() *LoginSessionUpdate {
+	_u.mutation.ClearDbscKey()
+	return _u
+}
+
+// SetDbscSecret sets the "dbsc_secret" field.
+func (_u *LoginSessionUpdate) SetDbscSecret(v []byte) *LoginSessionUpdate {
+	_u.mutation.SetDbscSecret(v)
+	return _u
+}
+
+// ClearDbscSecret clears the value of the "dbsc_secret" field.
+func (_u *LoginSessionUpdate) ClearDbscSecret() *LoginSessionUpdate {
+	_u.mutation.ClearDbscSecret()
+	return _u
+}
+
 // SetUser sets the "user" edge to the Account entity.
 func (_u *LoginSessionUpdate) SetUser(v *Account) *LoginSessionUpdate {
 	return _u.SetUserID(v.ID)
@@ -188,6 +220,16 @@ func (_u *LoginSessionUpdate) check() error {
 			return &ValidationError{Name: "ip", err: fmt.Errorf(`ent: validator failed for field "LoginSession.ip": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.DbscKey(); ok {
+		if err := loginsession.DbscKeyValidator(v); err != nil {
+			return &ValidationError{Name: "dbsc_key", err: fmt.Errorf(`ent: validator failed for field "LoginSession.dbsc_key": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.DbscSecret(); ok {
+		if err := loginsession.DbscSecretValidator(v); err != nil {
+			return &ValidationError{Name: "dbsc_secret", err: fmt.Errorf(`ent: validator failed for field "LoginSession.dbsc_secret": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -226,6 +268,18 @@ func (_u *LoginSessionUpdate) sqlSave(ctx context.Context) (_node int, err error
 	}
 	if value, ok := _u.mutation.LastActivity(); ok {
 		_spec.SetField(loginsession.FieldLastActivity, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.DbscKey(); ok {
+		_spec.SetField(loginsession.FieldDbscKey, field.TypeString, value)
+	}
+	if _u.mutation.DbscKeyCleared() {
+		_spec.ClearField(loginsession.FieldDbscKey, field.TypeString)
+	}
+	if value, ok := _u.mutation.DbscSecret(); ok {
+		_spec.SetField(loginsession.FieldDbscSecret, field.TypeBytes, value)
+	}
+	if _u.mutation.DbscSecretCleared() {
+		_spec.ClearField(loginsession.FieldDbscSecret, field.TypeBytes)
 	}
 	if _u.mutation.UserCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -384,6 +438,38 @@ func (_u *LoginSessionUpdateOne) SetNillableLastActivity(v *time.Time) *LoginSes
 	return _u
 }
 
+// SetDbscKey sets the "dbsc_key" field.
+func (_u *LoginSessionUpdateOne) SetDbscKey(v string) *LoginSessionUpdateOne {
+	_u.mutation.SetDbscKey(v)
+	return _u
+}
+
+// SetNillableDbscKey sets the "dbsc_key" field if the given value is not nil.
+func (_u *LoginSessionUpdateOne) SetNillableDbscKey(v *string) *LoginSessionUpdateOne {
+	if v != nil {
+		_u.SetDbscKey(*v)
+	}
+	return _u
+}
+
+// ClearDbscKey clears the value of the "dbsc_key" field.
+func (_u *LoginSessionUpdateOne) ClearDbscKey() *LoginSessionUpdateOne {
+	_u.mutation.ClearDbscKey()
+	return _u
+}
+
+// SetDbscSecret sets the "dbsc_secret" field.
+func (_u *LoginSessionUpdateOne) SetDbscSecret(v []byte) *LoginSessionUpdateOne {
+	_u.mutation.SetDbscSecret(v)
+	return _u
+}
+
+// ClearDbscSecret clears the value of the "dbsc_secret" field.
+func (_u *LoginSessionUpdateOne) ClearDbscSecret() *LoginSessionUpdateOne {
+	_u.mutation.ClearDbscSecret()
+	return _u
+}
+
 // SetUser sets the "user" edge to the Account entity.
 func (_u *LoginSessionUpdateOne) SetUser(v *Account) *LoginSessionUpdateOne {
 	return _u.SetUserID(v.ID)
@@ -447,6 +533,16 @@ func (_u *LoginSessionUpdateOne) check() error {
 			return &ValidationError{Name: "ip", err: fmt.Errorf(`ent: validator failed for field "LoginSession.ip": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.DbscKey(); ok {
+		if err := loginsession.DbscKeyValidator(v); err != nil {
+			return &ValidationError{Name: "dbsc_key", err: fmt.Errorf(`ent: validator failed for field "LoginSession.dbsc_key": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.DbscSecret(); ok {
+		if err := loginsession.DbscSecretValidator(v); err != nil {
+			return &ValidationError{Name: "dbsc_secret", err: fmt.Errorf(`ent: validator failed for field "LoginSession.dbsc_secret": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -502,6 +598,18 @@ func (_u *LoginSessionUpdateOne) sqlSave(ctx context.Context) (_node *LoginSessi
 	}
 	if value, ok := _u.mutation.LastActivity(); ok {
 		_spec.SetField(loginsession.FieldLastActivity, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.DbscKey(); ok {
+		_spec.SetField(loginsession.FieldDbscKey, field.TypeString, value)
+	}
+	if _u.mutation.DbscKeyCleared() {
+		_spec.ClearField(loginsession.FieldDbscKey, field.TypeString)
+	}
+	if value, ok := _u.mutation.DbscSecret(); ok {
+		_spec.SetField(loginsession.FieldDbscSecret, field.TypeBytes, value)
+	}
+	if _u.mutation.DbscSecretCleared() {
+		_spec.ClearField(loginsession.FieldDbscSecret, field.TypeBytes)
 	}
 	if _u.mutation.UserCleared() {
 		edge := &sqlgraph.EdgeSpec{

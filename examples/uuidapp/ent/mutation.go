@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/account"
+	"github.com/qsessions/qsessions/examples/uuidapp/ent/loginevent"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/loginsession"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/predicate"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/session"
@@ -28,6 +29,7 @@ const (
 
 	// Node types.
 	TypeAccount      = "Account"
+	TypeLoginEvent   = "LoginEvent"
 	TypeLoginSession = "LoginSession"
 	TypeSession      = "Session"
 )
@@ -35,19 +37,22 @@ const (
 // AccountMutation represents an operation that mutates the Account nodes in the graph.
 type AccountMutation struct {
 	config
-	op              Op
-	typ             string
-	id              *uuid.UUID
-	email           *string
-	display_name    *string
-	joined_at       *time.Time
-	clearedFields   map[string]struct{}
-	sessions        map[string]struct{}
-	removedsessions map[string]struct{}
-	clearedsessions bool
-	done            bool
-	oldValue        func(context.Context) (*Account, error)
-	predicates      []predicate.Account
+	op                    Op
+	typ                   string
+	id                    *uuid.UUID
+	email                 *string
+	display_name          *string
+	joined_at             *time.Time
+	clearedFields         map[string]struct{}
+	sessions              map[string]struct{}
+	removedsessions       map[string]struct{}
+	clearedsessions       bool
+	session_events        map[int]struct{}
+	removedsession_events map[int]struct{}
+	clearedsession_events bool
+	done                  bool
+	oldValue              func(context.Context) (*Account, error)
+	predicates            []predicate.Account
 }
 
 var _ ent.Mutation = (*AccountMutation)(nil)
@@ -329,6 +334,60 @@ func (m *AccountMutation) ResetSessions() {
 	m.removedsessions = nil
 }
 
+// AddSessionEventIDs adds the "session_events" edge to the LoginEvent entity by ids.
+func (m *AccountMutation) AddSessionEventIDs(ids ...int) {
+	if m.session_events == nil {
+		m.session_events = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.session_events[ids[i]] = struct{}{}
+	}
+}
+
+// ClearSessionEvents clears the "session_events" edge to the LoginEvent entity.
+func (m *AccountMutation) ClearSessionEvents() {
+	m.clearedsession_events = true
+}
+
+// SessionEventsCleared reports if the "session_events" edge to the LoginEvent entity was cleared.
+func (m *AccountMutation) SessionEventsCleared() bool {
+	return m.clearedsession_events
+}
+
+// RemoveSessionEventIDs removes the "session_events" edge to the LoginEvent entity by IDs.
+func (m *AccountMutation) RemoveSessionEventIDs(ids ...int) {
+	if m.removedsession_events == nil {
+		m.removedsession_events = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.session_events, ids[i])
+		m.removedsession_events[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedSessionEvents returns the removed IDs of the "session_events" edge to the LoginEvent entity.
+func (m *AccountMutation) RemovedSessionEventsIDs() (ids []int) {
+	for id := range m.removedsession_events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// SessionEventsIDs returns the "session_events" edge IDs in the mutation.
+func (m *AccountMutation) SessionEventsIDs() (ids []int) {
+	for id := range m.session_events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetSessionEvents resets all changes to the "session_events" edge.
+func (m *AccountMutation) ResetSessionEvents() {
+	m.session_events = nil
+	m.clearedsession_events = false
+	m.removedsession_events = nil
+}
+
 // Where appends a list predicates to the AccountMutation builder.
 func (m *AccountMutation) Where(ps ...predicate.Account) {
 	m.predicates = append(m.predicates, ps...)
@@ -505,9 +564,12 @@ func (m *AccountMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *AccountMutation) AddedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.sessions != nil {
 		edges = append(edges, account.EdgeSessions)
+	}
+	if m.session_events != nil {
+		edges = append(edges, account.EdgeSessionEvents)
 	}
 	return edges
 }
@@ -522,15 +584,24 @@ func (m *AccountMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case account.EdgeSessionEvents:
+		ids := make([]ent.Value, 0, len(m.session_events))
+		for id := range m.session_events {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *AccountMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.removedsessions != nil {
 		edges = append(edges, account.EdgeSessions)
+	}
+	if m.removedsession_events != nil {
+		edges = append(edges, account.EdgeSessionEvents)
 	}
 	return edges
 }
@@ -545,15 +616,24 @@ func (m *AccountMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case account.EdgeSessionEvents:
+		ids := make([]ent.Value, 0, len(m.removedsession_events))
+		for id := range m.removedsession_events {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *AccountMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.clearedsessions {
 		edges = append(edges, account.EdgeSessions)
+	}
+	if m.clearedsession_events {
+		edges = append(edges, account.EdgeSessionEvents)
 	}
 	return edges
 }
@@ -564,6 +644,8 @@ func (m *AccountMutation) EdgeCleared(name string) bool {
 	switch name {
 	case account.EdgeSessions:
 		return m.clearedsessions
+	case account.EdgeSessionEvents:
+		return m.clearedsession_events
 	}
 	return false
 }
@@ -583,8 +665,1175 @@ func (m *AccountMutation) ResetEdge(name string) error {
 	case account.EdgeSessions:
 		m.ResetSessions()
 		return nil
+	case account.EdgeSessionEvents:
+		m.ResetSessionEvents()
+		return nil
 	}
 	return fmt.Errorf("unknown Account edge %s", name)
+}
+
+// LoginEventMutation represents an operation that mutates the LoginEvent nodes in the graph.
+type LoginEventMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	kind          *string
+	cause         *string
+	session_id    *string
+	asked_by      *string
+	ip            *string
+	user_agent    *string
+	device        *string
+	location      *string
+	country       *string
+	new_device    *bool
+	new_location  *bool
+	created_at    *time.Time
+	clearedFields map[string]struct{}
+	user          *uuid.UUID
+	cleareduser   bool
+	done          bool
+	oldValue      func(context.Context) (*LoginEvent, error)
+	predicates    []predicate.LoginEvent
+}
+
+var _ ent.Mutation = (*LoginEventMutation)(nil)
+
+// logineventOption allows management of the mutation configuration using functional options.
+type logineventOption func(*LoginEventMutation)
+
+// newLoginEventMutation creates new mutation for the LoginEvent entity.
+func newLoginEventMutation(c config, op Op, opts ...logineventOption) *LoginEventMutation {
+	m := &LoginEventMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLoginEvent,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLoginEventID sets the ID field of the mutation.
+func withLoginEventID(id int) logineventOption {
+	return func(m *LoginEventMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LoginEvent
+		)
+		m.oldValue = func(ctx context.Context) (*LoginEvent, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LoginEvent.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLoginEvent sets the old LoginEvent of the mutation.
+func withLoginEvent(node *LoginEvent) logineventOption {
+	return func(m *LoginEventMutation) {
+		m.oldValue = func(context.Context) (*LoginEvent, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LoginEventMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LoginEventMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LoginEventMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LoginEventMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LoginEvent.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetUserID sets the "user_id" field.
+func (m *LoginEventMutation) SetUserID(u uuid.UUID) {
+	m.user = &u
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *LoginEventMutation) UserID() (r uuid.UUID, exists bool) {
+	v := m.user
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the LoginEvent entity.
+// If the LoginEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LoginEventMutation) OldUserID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *LoginEventMutation) ResetUserID() {
+	m.user = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *LoginEventMutation) SetKind(s string) {
+	m.kind = &s
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *LoginEventMutation) Kind() (r string, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the LoginEvent entity.
+// If the LoginEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LoginEventMutation) OldKind(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *LoginEventMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetCause sets the "cause" field.
+func (m *LoginEventMutation) SetCause(s string) {
+	m.cause = &s
+}
+
+// Cause returns the value of the "cause" field in the mutation.
+func (m *LoginEventMutation) Cause() (r string, exists bool) {
+	v := m.cause
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCause returns the old "cause" field's value of the LoginEvent entity.
+// If the LoginEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LoginEventMutation) OldCause(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCause is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCause requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCause: %w", err)
+	}
+	return oldValue.Cause, nil
+}
+
+// ClearCause clears the value of the "cause" field.
+func (m *LoginEventMutation) ClearCause() {
+	m.cause = nil
+	m.clearedFields[loginevent.FieldCause] = struct{}{}
+}
+
+// CauseCleared returns if the "cause" field was cleared in this mutation.
+func (m *LoginEventMutation) CauseCleared() bool {
+	_, ok := m.clearedFields[loginevent.FieldCause]
+	return ok
+}
+
+// ResetCause resets all changes to the "cause" field.
+func (m *LoginEventMutation) ResetCause() {
+	m.cause = nil
+	delete(m.clearedFields, loginevent.FieldCause)
+}
+
+// SetSessionID sets the "session_id" field.
+func (m *LoginEventMutation) SetSessionID(s string) {
+	m.session_id = &s
+}
+
+// SessionID returns the value of the "session_id" field in the mutation.
+func (m *LoginEventMutation) SessionID() (r string, exists bool) {
+	v := m.session_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSessionID returns the old "session_id" field's value of the LoginEvent entity.
+// If the LoginEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LoginEventMutation) OldSessionID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSessionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSessionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSessionID: %w", err)
+	}
+	return oldValue.SessionID, nil
+}
+
+// ResetSessionID resets all changes to the "session_id" field.
+func (m *LoginEventMutation) ResetSessionID() {
+	m.session_id = nil
+}
+
+// SetAskedBy sets the "asked_by" field.
+func (m *LoginEventMutation) SetAskedBy(s string) {
+	m.asked_by = &s
+}
+
+// AskedBy returns the value of the "asked_by" field in the mutation.
+func (m *LoginEventMutation) AskedBy() (r string, exists bool) {
+	v := m.asked_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAskedBy returns the old "asked_by" field's value of the LoginEvent entity.
+// If the LoginEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LoginEventMutation) OldAskedBy(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAskedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAskedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAskedBy: %w", err)
+	}
+	return oldValue.AskedBy, nil
+}
+
+// ClearAskedBy clears the value of the "asked_by" field.
+func (m *LoginEventMutation) ClearAskedBy() {
+	m.asked_by = nil
+	m.clearedFields[loginevent.FieldAskedBy] = struct{}{}
+}
+
+// AskedByCleared returns if the "asked_by" field was cleared in this mutation.
+func (m *LoginEventMutation) AskedByCleared() bool {
+	_, ok := m.clearedFields[loginevent.FieldAskedBy]
+	return ok
+}
+
+// ResetAskedBy resets all changes to the "asked_by" field.
+func (m *LoginEventMutation) ResetAskedBy() {
+	m.asked_by = nil
+	delete(m.clearedFields, loginevent.FieldAskedBy)
+}
+
+// SetIP sets the "ip" field.
+func (m *LoginEventMutation) SetIP(s string) {
+	m.ip = &s
+}
+
+// IP returns the value of the "ip" field in the mutation.
+func (m *LoginEventMutation) IP() (r string, exists bool) {
+	v := m.ip
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIP returns the old "ip" field's value of the LoginEvent entity.
+// If the LoginEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LoginEventMutation) OldIP(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIP is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIP requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIP: %w", err)
+	}
+	return oldValue.IP, nil
+}
+
+// ClearIP clears the value of the "ip" field.
+func (m *LoginEventMutation) ClearIP() {
+	m.ip = nil
+	m.clearedFields[loginevent.FieldIP] = struct{}{}
+}
+
+// IPCleared returns if the "ip" field was cleared in this mutation.
+func (m *LoginEventMutation) IPCleared() bool {
+	_, ok := m.clearedFields[loginevent.FieldIP]
+	return ok
+}
+
+// ResetIP resets all changes to the "ip" field.
+func (m *LoginEventMutation) ResetIP() {
+	m.ip = nil
+	delete(m.clearedFields, loginevent.FieldIP)
+}
+
+// SetUserAgent sets the "user_agent" field.
+func (m *LoginEventMutation) SetUserAgent(s string) {
+	m.user_agent = &s
+}
+
+// UserAgent returns the value of the "user_agent" field in the mutation.
+func (m *LoginEventMutation) UserAgent() (r string, exists bool) {
+	v := m.user_agent
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserAgent returns the old "user_agent" field's value of the LoginEvent entity.
+// If the LoginEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LoginEventMutation) OldUserAgent(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserAgent is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserAgent requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserAgent: %w", err)
+	}
+	return oldValue.UserAgent, nil
+}
+
+// ClearUserAgent clears the value of the "user_agent" field.
+func (m *LoginEventMutation) ClearUserAgent() {
+	m.user_agent = nil
+	m.clearedFields[loginevent.FieldUserAgent] = struct{}{}
+}
+
+// UserAgentCleared returns if the "user_agent" field was cleared in this mutation.
+func (m *LoginEventMutation) UserAgentCleared() bool {
+	_, ok := m.clearedFields[loginevent.FieldUserAgent]
+	return ok
+}
+
+// ResetUserAgent resets all changes to the "user_agent" field.
+func (m *LoginEventMutation) ResetUserAgent() {
+	m.user_agent = nil
+	delete(m.clearedFields, loginevent.FieldUserAgent)
+}
+
+// SetDevice sets the "device" field.
+func (m *LoginEventMutation) SetDevice(s string) {
+	m.device = &s
+}
+
+// Device returns the value of the "device" field in the mutation.
+func (m *LoginEventMutation) Device() (r string, exists bool) {
+	v := m.device
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDevice returns the old "device" field's value of the LoginEvent entity.
+// If the LoginEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LoginEventMutation) OldDevice(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDevice is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDevice requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDevice: %w", err)
+	}
+	return oldValue.Device, nil
+}
+
+// ClearDevice clears the value of the "device" field.
+func (m *LoginEventMutation) ClearDevice() {
+	m.device = nil
+	m.clearedFields[loginevent.FieldDevice] = struct{}{}
+}
+
+// DeviceCleared returns if the "device" field was cleared in this mutation.
+func (m *LoginEventMutation) DeviceCleared() bool {
+	_, ok := m.clearedFields[loginevent.FieldDevice]
+	return ok
+}
+
+// ResetDevice resets all changes to the "device" field.
+func (m *LoginEventMutation) ResetDevice() {
+	m.device = nil
+	delete(m.clearedFields, loginevent.FieldDevice)
+}
+
+// SetLocation sets the "location" field.
+func (m *LoginEventMutation) SetLocation(s string) {
+	m.location = &s
+}
+
+// Location returns the value of the "location" field in the mutation.
+func (m *LoginEventMutation) Location() (r string, exists bool) {
+	v := m.location
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLocation returns the old "location" field's value of the LoginEvent entity.
+// If the LoginEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LoginEventMutation) OldLocation(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLocation is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLocation requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLocation: %w", err)
+	}
+	return oldValue.Location, nil
+}
+
+// ClearLocation clears the value of the "location" field.
+func (m *LoginEventMutation) ClearLocation() {
+	m.location = nil
+	m.clearedFields[loginevent.FieldLocation] = struct{}{}
+}
+
+// LocationCleared returns if the "location" field was cleared in this mutation.
+func (m *LoginEventMutation) LocationCleared() bool {
+	_, ok := m.clearedFields[loginevent.FieldLocation]
+	return ok
+}
+
+// ResetLocation resets all changes to the "location" field.
+func (m *LoginEventMutation) ResetLocation() {
+	m.location = nil
+	delete(m.clearedFields, loginevent.FieldLocation)
+}
+
+// SetCountry sets the "country" field.
+func (m *LoginEventMutation) SetCountry(s string) {
+	m.country = &s
+}
+
+// Country returns the value of the "country" field in the mutation.
+func (m *LoginEventMutation) Country() (r string, exists bool) {
+	v := m.country
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCountry returns the old "country" field's value of the LoginEvent entity.
+// If the LoginEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LoginEventMutation) OldCountry(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCountry is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCountry requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCountry: %w", err)
+	}
+	return oldValue.Country, nil
+}
+
+// ClearCountry clears the value of the "country" field.
+func (m *LoginEventMutation) ClearCountry() {
+	m.country = nil
+	m.clearedFields[loginevent.FieldCountry] = struct{}{}
+}
+
+// CountryCleared returns if the "country" field was cleared in this mutation.
+func (m *LoginEventMutation) CountryCleared() bool {
+	_, ok := m.clearedFields[loginevent.FieldCountry]
+	return ok
+}
+
+// ResetCountry resets all changes to the "country" field.
+func (m *LoginEventMutation) ResetCountry() {
+	m.country = nil
+	delete(m.clearedFields, loginevent.FieldCountry)
+}
+
+// SetNewDevice sets the "new_device" field.
+func (m *LoginEventMutation) SetNewDevice(b bool) {
+	m.new_device = &b
+}
+
+// NewDevice returns the value of the "new_device" field in the mutation.
+func (m *LoginEventMutation) NewDevice() (r bool, exists bool) {
+	v := m.new_device
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNewDevice returns the old "new_device" field's value of the LoginEvent entity.
+// If the LoginEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LoginEventMutation) OldNewDevice(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNewDevice is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNewDevice requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNewDevice: %w", err)
+	}
+	return oldValue.NewDevice, nil
+}
+
+// ResetNewDevice resets all changes to the "new_device" field.
+func (m *LoginEventMutation) ResetNewDevice() {
+	m.new_device = nil
+}
+
+// SetNewLocation sets the "new_location" field.
+func (m *LoginEventMutation) SetNewLocation(b bool) {
+	m.new_location = &b
+}
+
+// NewLocation returns the value of the "new_location" field in the mutation.
+func (m *LoginEventMutation) NewLocation() (r bool, exists bool) {
+	v := m.new_location
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNewLocation returns the old "new_location" field's value of the LoginEvent entity.
+// If the LoginEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LoginEventMutation) OldNewLocation(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNewLocation is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNewLocation requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNewLocation: %w", err)
+	}
+	return oldValue.NewLocation, nil
+}
+
+// ResetNewLocation resets all changes to the "new_location" field.
+func (m *LoginEventMutation) ResetNewLocation() {
+	m.new_location = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *LoginEventMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *LoginEventMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the LoginEvent entity.
+// If the LoginEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LoginEventMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *LoginEventMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// ClearUser clears the "user" edge to the Account entity.
+func (m *LoginEventMutation) ClearUser() {
+	m.cleareduser = true
+	m.clearedFields[loginevent.FieldUserID] = struct{}{}
+}
+
+// UserCleared reports if the "user" edge to the Account entity was cleared.
+func (m *LoginEventMutation) UserCleared() bool {
+	return m.cleareduser
+}
+
+// UserIDs returns the "user" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// UserID instead. It exists only for internal usage by the builders.
+func (m *LoginEventMutation) UserIDs() (ids []uuid.UUID) {
+	if id := m.user; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetUser resets all changes to the "user" edge.
+func (m *LoginEventMutation) ResetUser() {
+	m.user = nil
+	m.cleareduser = false
+}
+
+// Where appends a list predicates to the LoginEventMutation builder.
+func (m *LoginEventMutation) Where(ps ...predicate.LoginEvent) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LoginEventMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LoginEventMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LoginEvent, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LoginEventMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LoginEventMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LoginEvent).
+func (m *LoginEventMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LoginEventMutation) Fields() []string {
+	fields := make([]string, 0, 13)
+	if m.user != nil {
+		fields = append(fields, loginevent.FieldUserID)
+	}
+	if m.kind != nil {
+		fields = append(fields, loginevent.FieldKind)
+	}
+	if m.cause != nil {
+		fields = append(fields, loginevent.FieldCause)
+	}
+	if m.session_id != nil {
+		fields = append(fields, loginevent.FieldSessionID)
+	}
+	if m.asked_by != nil {
+		fields = append(fields, loginevent.FieldAskedBy)
+	}
+	if m.ip != nil {
+		fields = append(fields, loginevent.FieldIP)
+	}
+	if m.user_agent != nil {
+		fields = append(fields, loginevent.FieldUserAgent)
+	}
+	if m.device != nil {
+		fields = append(fields, loginevent.FieldDevice)
+	}
+	if m.location != nil {
+		fields = append(fields, loginevent.FieldLocation)
+	}
+	if m.country != nil {
+		fields = append(fields, loginevent.FieldCountry)
+	}
+	if m.new_device != nil {
+		fields = append(fields, loginevent.FieldNewDevice)
+	}
+	if m.new_location != nil {
+		fields = append(fields, loginevent.FieldNewLocation)
+	}
+	if m.created_at != nil {
+		fields = append(fields, loginevent.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LoginEventMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case loginevent.FieldUserID:
+		return m.UserID()
+	case loginevent.FieldKind:
+		return m.Kind()
+	case loginevent.FieldCause:
+		return m.Cause()
+	case loginevent.FieldSessionID:
+		return m.SessionID()
+	case loginevent.FieldAskedBy:
+		return m.AskedBy()
+	case loginevent.FieldIP:
+		return m.IP()
+	case loginevent.FieldUserAgent:
+		return m.UserAgent()
+	case loginevent.FieldDevice:
+		return m.Device()
+	case loginevent.FieldLocation:
+		return m.Location()
+	case loginevent.FieldCountry:
+		return m.Country()
+	case loginevent.FieldNewDevice:
+		return m.NewDevice()
+	case loginevent.FieldNewLocation:
+		return m.NewLocation()
+	case loginevent.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LoginEventMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case loginevent.FieldUserID:
+		return m.OldUserID(ctx)
+	case loginevent.FieldKind:
+		return m.OldKind(ctx)
+	case loginevent.FieldCause:
+		return m.OldCause(ctx)
+	case loginevent.FieldSessionID:
+		return m.OldSessionID(ctx)
+	case loginevent.FieldAskedBy:
+		return m.OldAskedBy(ctx)
+	case loginevent.FieldIP:
+		return m.OldIP(ctx)
+	case loginevent.FieldUserAgent:
+		return m.OldUserAgent(ctx)
+	case loginevent.FieldDevice:
+		return m.OldDevice(ctx)
+	case loginevent.FieldLocation:
+		return m.OldLocation(ctx)
+	case loginevent.FieldCountry:
+		return m.OldCountry(ctx)
+	case loginevent.FieldNewDevice:
+		return m.OldNewDevice(ctx)
+	case loginevent.FieldNewLocation:
+		return m.OldNewLocation(ctx)
+	case loginevent.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown LoginEvent field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LoginEventMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case loginevent.FieldUserID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case loginevent.FieldKind:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case loginevent.FieldCause:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCause(v)
+		return nil
+	case loginevent.FieldSessionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSessionID(v)
+		return nil
+	case loginevent.FieldAskedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAskedBy(v)
+		return nil
+	case loginevent.FieldIP:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIP(v)
+		return nil
+	case loginevent.FieldUserAgent:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserAgent(v)
+		return nil
+	case loginevent.FieldDevice:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDevice(v)
+		return nil
+	case loginevent.FieldLocation:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLocation(v)
+		return nil
+	case loginevent.FieldCountry:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCountry(v)
+		return nil
+	case loginevent.FieldNewDevice:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNewDevice(v)
+		return nil
+	case loginevent.FieldNewLocation:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNewLocation(v)
+		return nil
+	case loginevent.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LoginEvent field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LoginEventMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LoginEventMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LoginEventMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown LoginEvent numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LoginEventMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(loginevent.FieldCause) {
+		fields = append(fields, loginevent.FieldCause)
+	}
+	if m.FieldCleared(loginevent.FieldAskedBy) {
+		fields = append(fields, loginevent.FieldAskedBy)
+	}
+	if m.FieldCleared(loginevent.FieldIP) {
+		fields = append(fields, loginevent.FieldIP)
+	}
+	if m.FieldCleared(loginevent.FieldUserAgent) {
+		fields = append(fields, loginevent.FieldUserAgent)
+	}
+	if m.FieldCleared(loginevent.FieldDevice) {
+		fields = append(fields, loginevent.FieldDevice)
+	}
+	if m.FieldCleared(loginevent.FieldLocation) {
+		fields = append(fields, loginevent.FieldLocation)
+	}
+	if m.FieldCleared(loginevent.FieldCountry) {
+		fields = append(fields, loginevent.FieldCountry)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LoginEventMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LoginEventMutation) ClearField(name string) error {
+	switch name {
+	case loginevent.FieldCause:
+		m.ClearCause()
+		return nil
+	case loginevent.FieldAskedBy:
+		m.ClearAskedBy()
+		return nil
+	case loginevent.FieldIP:
+		m.ClearIP()
+		return nil
+	case loginevent.FieldUserAgent:
+		m.ClearUserAgent()
+		return nil
+	case loginevent.FieldDevice:
+		m.ClearDevice()
+		return nil
+	case loginevent.FieldLocation:
+		m.ClearLocation()
+		return nil
+	case loginevent.FieldCountry:
+		m.ClearCountry()
+		return nil
+	}
+	return fmt.Errorf("unknown LoginEvent nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LoginEventMutation) ResetField(name string) error {
+	switch name {
+	case loginevent.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case loginevent.FieldKind:
+		m.ResetKind()
+		return nil
+	case loginevent.FieldCause:
+		m.ResetCause()
+		return nil
+	case loginevent.FieldSessionID:
+		m.ResetSessionID()
+		return nil
+	case loginevent.FieldAskedBy:
+		m.ResetAskedBy()
+		return nil
+	case loginevent.FieldIP:
+		m.ResetIP()
+		return nil
+	case loginevent.FieldUserAgent:
+		m.ResetUserAgent()
+		return nil
+	case loginevent.FieldDevice:
+		m.ResetDevice()
+		return nil
+	case loginevent.FieldLocation:
+		m.ResetLocation()
+		return nil
+	case loginevent.FieldCountry:
+		m.ResetCountry()
+		return nil
+	case loginevent.FieldNewDevice:
+		m.ResetNewDevice()
+		return nil
+	case loginevent.FieldNewLocation:
+		m.ResetNewLocation()
+		return nil
+	case loginevent.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown LoginEvent field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LoginEventMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.user != nil {
+		edges = append(edges, loginevent.EdgeUser)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LoginEventMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case loginevent.EdgeUser:
+		if id := m.user; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LoginEventMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LoginEventMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LoginEventMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.cleareduser {
+		edges = append(edges, loginevent.EdgeUser)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LoginEventMutation) EdgeCleared(name string) bool {
+	switch name {
+	case loginevent.EdgeUser:
+		return m.cleareduser
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LoginEventMutation) ClearEdge(name string) error {
+	switch name {
+	case loginevent.EdgeUser:
+		m.ClearUser()
+		return nil
+	}
+	return fmt.Errorf("unknown LoginEvent unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LoginEventMutation) ResetEdge(name string) error {
+	switch name {
+	case loginevent.EdgeUser:
+		m.ResetUser()
+		return nil
+	}
+	return fmt.Errorf("unknown LoginEvent edge %s", name)
 }
 
 // LoginSessionMutation represents an operation that mutates the LoginSession nodes in the graph.
@@ -600,6 +1849,8 @@ type LoginSessionMutation struct {
 	created_at    *time.Time
 	updated_at    *time.Time
 	last_activity *time.Time
+	dbsc_key      *string
+	dbsc_secret   *[]byte
 	clearedFields map[string]struct{}
 	user          *uuid.UUID
 	cleareduser   bool
@@ -1039,6 +2290,104 @@ func (m *LoginSessionMutation) ResetLastActivity() {
 	m.last_activity = nil
 }
 
+// SetDbscKey sets the "dbsc_key" field.
+func (m *LoginSessionMutation) SetDbscKey(s string) {
+	m.dbsc_key = &s
+}
+
+// DbscKey returns the value of the "dbsc_key" field in the mutation.
+func (m *LoginSessionMutation) DbscKey() (r string, exists bool) {
+	v := m.dbsc_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDbscKey returns the old "dbsc_key" field's value of the LoginSession entity.
+// If the LoginSession object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LoginSessionMutation) OldDbscKey(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDbscKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDbscKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDbscKey: %w", err)
+	}
+	return oldValue.DbscKey, nil
+}
+
+// ClearDbscKey clears the value of the "dbsc_key" field.
+func (m *LoginSessionMutation) ClearDbscKey() {
+	m.dbsc_key = nil
+	m.clearedFields[loginsession.FieldDbscKey] = struct{}{}
+}
+
+// DbscKeyCleared returns if the "dbsc_key" field was cleared in this mutation.
+func (m *LoginSessionMutation) DbscKeyCleared() bool {
+	_, ok := m.clearedFields[loginsession.FieldDbscKey]
+	return ok
+}
+
+// ResetDbscKey resets all changes to the "dbsc_key" field.
+func (m *LoginSessionMutation) ResetDbscKey() {
+	m.dbsc_key = nil
+	delete(m.clearedFields, loginsession.FieldDbscKey)
+}
+
+// SetDbscSecret sets the "dbsc_secret" field.
+func (m *LoginSessionMutation) SetDbscSecret(b []byte) {
+	m.dbsc_secret = &b
+}
+
+// DbscSecret returns the value of the "dbsc_secret" field in the mutation.
+func (m *LoginSessionMutation) DbscSecret() (r []byte, exists bool) {
+	v := m.dbsc_secret
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDbscSecret returns the old "dbsc_secret" field's value of the LoginSession entity.
+// If the LoginSession object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LoginSessionMutation) OldDbscSecret(ctx context.Context) (v *[]byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDbscSecret is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDbscSecret requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDbscSecret: %w", err)
+	}
+	return oldValue.DbscSecret, nil
+}
+
+// ClearDbscSecret clears the value of the "dbsc_secret" field.
+func (m *LoginSessionMutation) ClearDbscSecret() {
+	m.dbsc_secret = nil
+	m.clearedFields[loginsession.FieldDbscSecret] = struct{}{}
+}
+
+// DbscSecretCleared returns if the "dbsc_secret" field was cleared in this mutation.
+func (m *LoginSessionMutation) DbscSecretCleared() bool {
+	_, ok := m.clearedFields[loginsession.FieldDbscSecret]
+	return ok
+}
+
+// ResetDbscSecret resets all changes to the "dbsc_secret" field.
+func (m *LoginSessionMutation) ResetDbscSecret() {
+	m.dbsc_secret = nil
+	delete(m.clearedFields, loginsession.FieldDbscSecret)
+}
+
 // ClearUser clears the "user" edge to the Account entity.
 func (m *LoginSessionMutation) ClearUser() {
 	m.cleareduser = true
@@ -1100,7 +2449,7 @@ func (m *LoginSessionMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *LoginSessionMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 10)
 	if m.session_data != nil {
 		fields = append(fields, loginsession.FieldSessionData)
 	}
@@ -1124,6 +2473,12 @@ func (m *LoginSessionMutation) Fields() []string {
 	}
 	if m.last_activity != nil {
 		fields = append(fields, loginsession.FieldLastActivity)
+	}
+	if m.dbsc_key != nil {
+		fields = append(fields, loginsession.FieldDbscKey)
+	}
+	if m.dbsc_secret != nil {
+		fields = append(fields, loginsession.FieldDbscSecret)
 	}
 	return fields
 }
@@ -1149,6 +2504,10 @@ func (m *LoginSessionMutation) Field(name string) (ent.Value, bool) {
 		return m.UpdatedAt()
 	case loginsession.FieldLastActivity:
 		return m.LastActivity()
+	case loginsession.FieldDbscKey:
+		return m.DbscKey()
+	case loginsession.FieldDbscSecret:
+		return m.DbscSecret()
 	}
 	return nil, false
 }
@@ -1174,6 +2533,10 @@ func (m *LoginSessionMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldUpdatedAt(ctx)
 	case loginsession.FieldLastActivity:
 		return m.OldLastActivity(ctx)
+	case loginsession.FieldDbscKey:
+		return m.OldDbscKey(ctx)
+	case loginsession.FieldDbscSecret:
+		return m.OldDbscSecret(ctx)
 	}
 	return nil, fmt.Errorf("unknown LoginSession field %s", name)
 }
@@ -1239,6 +2602,20 @@ func (m *LoginSessionMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetLastActivity(v)
 		return nil
+	case loginsession.FieldDbscKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDbscKey(v)
+		return nil
+	case loginsession.FieldDbscSecret:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDbscSecret(v)
+		return nil
 	}
 	return fmt.Errorf("unknown LoginSession field %s", name)
 }
@@ -1278,6 +2655,12 @@ func (m *LoginSessionMutation) ClearedFields() []string {
 	if m.FieldCleared(loginsession.FieldIP) {
 		fields = append(fields, loginsession.FieldIP)
 	}
+	if m.FieldCleared(loginsession.FieldDbscKey) {
+		fields = append(fields, loginsession.FieldDbscKey)
+	}
+	if m.FieldCleared(loginsession.FieldDbscSecret) {
+		fields = append(fields, loginsession.FieldDbscSecret)
+	}
 	return fields
 }
 
@@ -1300,6 +2683,12 @@ func (m *LoginSessionMutation) ClearField(name string) error {
 		return nil
 	case loginsession.FieldIP:
 		m.ClearIP()
+		return nil
+	case loginsession.FieldDbscKey:
+		m.ClearDbscKey()
+		return nil
+	case loginsession.FieldDbscSecret:
+		m.ClearDbscSecret()
 		return nil
 	}
 	return fmt.Errorf("unknown LoginSession nullable field %s", name)
@@ -1332,6 +2721,12 @@ func (m *LoginSessionMutation) ResetField(name string) error {
 		return nil
 	case loginsession.FieldLastActivity:
 		m.ResetLastActivity()
+		return nil
+	case loginsession.FieldDbscKey:
+		m.ResetDbscKey()
+		return nil
+	case loginsession.FieldDbscSecret:
+		m.ResetDbscSecret()
 		return nil
 	}
 	return fmt.Errorf("unknown LoginSession field %s", name)

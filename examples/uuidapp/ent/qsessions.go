@@ -15,6 +15,7 @@ import (
 	"github.com/qsessions/qsessions"
 	"github.com/qsessions/qsessions/backend"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/account"
+	"github.com/qsessions/qsessions/examples/uuidapp/ent/loginevent"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/loginsession"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/predicate"
 )
@@ -156,6 +157,8 @@ func (s *LoginSessionStore) insert(ctx context.Context, c *LoginSessionClient, r
 		SetCreatedAt(backend.Time(rec.CreatedAt)).
 		SetUpdatedAt(backend.Time(rec.UpdatedAt)).
 		SetLastActivity(backend.Time(rec.LastActivity)).
+		SetNillableDbscKey(loginsessionString(rec.DeviceKey)).
+		SetDbscSecret(rec.DeviceSecret).
 		Exec(ctx)
 	if err != nil {
 		if sqlgraph.IsUniqueConstraintError(err) {
@@ -240,6 +243,25 @@ func (s *LoginSessionStore) Touch(ctx context.Context, rec *backend.Record, cuto
 		return false, fmt.Errorf("recording session activity: %w", err)
 	}
 	return n > 0, nil
+}
+
+// Bind implements backend.Store: one UPDATE of the two device-binding
+// columns of the live row.
+func (s *LoginSessionStore) Bind(ctx context.Context, key, deviceKey string, secret []byte, now time.Time) error {
+	u := s.client.LoginSession.Update().Where(loginsession.ID(key), loginsession.ExpireDateGT(backend.Time(now)))
+	if deviceKey == "" {
+		u.ClearDbscKey().ClearDbscSecret()
+	} else {
+		u.SetDbscKey(deviceKey).SetDbscSecret(secret)
+	}
+	n, err := u.Save(s.ctx(ctx))
+	if err != nil {
+		return fmt.Errorf("binding the session to a device: %w", err)
+	}
+	if n == 0 {
+		return backend.ErrNotFound
+	}
+	return nil
 }
 
 // Rotate implements backend.Store: DELETE of the old row and INSERT of the
@@ -541,6 +563,9 @@ func (e *LoginSession) Record() *backend.Record {
 	if e.IP != nil {
 		r.IP = *e.IP
 	}
+	if e.DbscKey != nil && e.DbscSecret != nil {
+		r.DeviceKey, r.DeviceSecret = *e.DbscKey, *e.DbscSecret
+	}
 	return r
 }
 
@@ -572,6 +597,22 @@ func loginsessionUserAgent(ua string) *string {
 	return &ua
 }
 
+// loginsessionDeref is *p, or "" for nil.
+func loginsessionDeref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// loginsessionString is nil for "" (stored as NULL).
+func loginsessionString(v string) *string {
+	if v == "" {
+		return nil
+	}
+	return &v
+}
+
 func loginsessionIP(ip string) *string {
 	ip = backend.NormalizeIP(ip)
 	if ip == "" {
@@ -584,6 +625,100 @@ func loginsessionIP(ip string) *string {
 // (backend.PublicID of its key: its first 16 hex digits). Cost: a
 // substring.
 func (e *LoginSession) PublicID() string { return backend.PublicID(e.ID) }
+
+// LoginEventLog is the qsessions.EventLog over the LoginEvent table
+// (qsessions_event): the security log package alerts writes and the pages
+// read. Events of anonymous sessions are not kept.
+type LoginEventLog struct {
+	client *Client
+}
+
+var _ qsessions.EventLog = (*LoginEventLog)(nil)
+
+// NewLoginEventLog returns the event log over client. Cost: nothing until
+// it is used.
+func NewLoginEventLog(client *Client) *LoginEventLog { return &LoginEventLog{client: client} }
+
+// Append implements qsessions.EventLog: one INSERT.
+func (l *LoginEventLog) Append(ctx context.Context, e qsessions.LoggedEvent) error {
+	uid, err := loginsessionUserID(e.UserID)
+	if err != nil || uid == nil {
+		return err
+	}
+	at := e.Time
+	if at.IsZero() {
+		at = time.Now()
+	}
+	err = l.client.LoginEvent.Create().
+		SetUserID(*uid).
+		SetKind(string(e.Kind)).
+		SetNillableCause(loginsessionString(backend.Truncate(string(e.Cause), 16))).
+		SetSessionID(backend.Truncate(e.SessionID, 16)).
+		SetNillableAskedBy(loginsessionString(backend.Truncate(e.ByID, 16))).
+		SetNillableIP(loginsessionIP(e.IP)).
+		SetNillableUserAgent(loginsessionUserAgent(e.UserAgent)).
+		SetNillableDevice(loginsessionString(backend.Truncate(e.Device, 100))).
+		SetNillableLocation(loginsessionString(backend.Truncate(e.Location, 200))).
+		SetNillableCountry(loginsessionString(backend.Truncate(e.Country, 2))).
+		SetNewDevice(e.NewDevice).
+		SetNewLocation(e.NewLocation).
+		SetCreatedAt(backend.Time(at)).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("logging a session event: %w", err)
+	}
+	return nil
+}
+
+// Recent implements qsessions.EventLog: one SELECT on the
+// (user_id, created_at) index.
+func (l *LoginEventLog) Recent(ctx context.Context, userID any, since time.Time, limit int) ([]qsessions.LoggedEvent, error) {
+	uid, err := loginsessionUserID(userID)
+	if err != nil || uid == nil {
+		return nil, err
+	}
+	es, err := l.client.LoginEvent.Query().
+		Where(loginevent.UserID(*uid), loginevent.CreatedAtGTE(backend.Time(since))).
+		Order(Desc(loginevent.FieldCreatedAt), Desc(loginevent.FieldID)).
+		Limit(limit).
+		All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading session events: %w", err)
+	}
+	out := make([]qsessions.LoggedEvent, len(es))
+	for i, e := range es {
+		le := qsessions.LoggedEvent{
+			Event:     qsessions.Event{Kind: qsessions.EventKind(e.Kind), Time: e.CreatedAt.UTC(), UserID: e.UserID, SessionID: e.SessionID},
+			NewDevice: e.NewDevice, NewLocation: e.NewLocation,
+		}
+		le.Cause = qsessions.Cause(loginsessionDeref(e.Cause))
+		le.ByID, le.IP, le.UserAgent = loginsessionDeref(e.AskedBy), loginsessionDeref(e.IP), loginsessionDeref(e.UserAgent)
+		le.Device, le.Location, le.Country = loginsessionDeref(e.Device), loginsessionDeref(e.Location), loginsessionDeref(e.Country)
+		out[i] = le
+	}
+	return out, nil
+}
+
+// DeleteBefore implements qsessions.EventLog: a SELECT of at most limit ids
+// on the created_at index, then a DELETE of them.
+func (l *LoginEventLog) DeleteBefore(ctx context.Context, t time.Time, limit int) (int, error) {
+	ids, err := l.client.LoginEvent.Query().
+		Where(loginevent.CreatedAtLT(backend.Time(t))).
+		Order(Asc(loginevent.FieldCreatedAt)).
+		Limit(limit).
+		IDs(ctx)
+	if err != nil || len(ids) == 0 {
+		if err != nil {
+			err = fmt.Errorf("selecting old session events: %w", err)
+		}
+		return 0, err
+	}
+	n, err := l.client.LoginEvent.Delete().Where(loginevent.IDIn(ids...)).Exec(ctx)
+	if err != nil {
+		return n, fmt.Errorf("deleting old session events: %w", err)
+	}
+	return n, nil
+}
 
 // LoginSessionAdminSource is the qsessions.AdminSource of this schema, for the admin
 // pages (pages.Config.Admin): every session with its owner (the

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/account"
+	"github.com/qsessions/qsessions/examples/uuidapp/ent/loginevent"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/loginsession"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/schema"
 	"github.com/qsessions/qsessions/examples/uuidapp/ent/session"
@@ -26,6 +27,27 @@ func init() {
 	accountDescID := accountFields[0].Descriptor()
 	// account.DefaultID holds the default value on creation for the id field.
 	account.DefaultID = accountDescID.Default.(func() uuid.UUID)
+	logineventMixin := schema.LoginEvent{}.Mixin()
+	logineventMixinFields0 := logineventMixin[0].Fields()
+	_ = logineventMixinFields0
+	logineventFields := schema.LoginEvent{}.Fields()
+	_ = logineventFields
+	// logineventDescKind is the schema descriptor for kind field.
+	logineventDescKind := logineventMixinFields0[1].Descriptor()
+	// loginevent.KindValidator is a validator for the "kind" field. It is called by the builders before save.
+	loginevent.KindValidator = logineventDescKind.Validators[0].(func(string) error)
+	// logineventDescSessionID is the schema descriptor for session_id field.
+	logineventDescSessionID := logineventMixinFields0[3].Descriptor()
+	// loginevent.SessionIDValidator is a validator for the "session_id" field. It is called by the builders before save.
+	loginevent.SessionIDValidator = logineventDescSessionID.Validators[0].(func(string) error)
+	// logineventDescNewDevice is the schema descriptor for new_device field.
+	logineventDescNewDevice := logineventMixinFields0[10].Descriptor()
+	// loginevent.DefaultNewDevice holds the default value on creation for the new_device field.
+	loginevent.DefaultNewDevice = logineventDescNewDevice.Default.(bool)
+	// logineventDescNewLocation is the schema descriptor for new_location field.
+	logineventDescNewLocation := logineventMixinFields0[11].Descriptor()
+	// loginevent.DefaultNewLocation holds the default value on creation for the new_location field.
+	loginevent.DefaultNewLocation = logineventDescNewLocation.Default.(bool)
 	loginsessionMixin := schema.LoginSession{}.Mixin()
 	loginsessionMixinFields0 := loginsessionMixin[0].Fields()
 	_ = loginsessionMixinFields0
@@ -35,6 +57,14 @@ func init() {
 	loginsessionDescIP := loginsessionMixinFields0[5].Descriptor()
 	// loginsession.IPValidator is a validator for the "ip" field. It is called by the builders before save.
 	loginsession.IPValidator = loginsessionDescIP.Validators[0].(func(string) error)
+	// loginsessionDescDbscKey is the schema descriptor for dbsc_key field.
+	loginsessionDescDbscKey := loginsessionMixinFields0[9].Descriptor()
+	// loginsession.DbscKeyValidator is a validator for the "dbsc_key" field. It is called by the builders before save.
+	loginsession.DbscKeyValidator = loginsessionDescDbscKey.Validators[0].(func(string) error)
+	// loginsessionDescDbscSecret is the schema descriptor for dbsc_secret field.
+	loginsessionDescDbscSecret := loginsessionMixinFields0[10].Descriptor()
+	// loginsession.DbscSecretValidator is a validator for the "dbsc_secret" field. It is called by the builders before save.
+	loginsession.DbscSecretValidator = loginsessionDescDbscSecret.Validators[0].(func([]byte) error)
 	// loginsessionDescID is the schema descriptor for id field.
 	loginsessionDescID := loginsessionMixinFields0[0].Descriptor()
 	// loginsession.IDValidator is a validator for the "id" field. It is called by the builders before save.

@@ -23,6 +23,8 @@ const (
 	FieldJoinedAt = "joined_at"
 	// EdgeSessions holds the string denoting the sessions edge name in mutations.
 	EdgeSessions = "sessions"
+	// EdgeSessionEvents holds the string denoting the session_events edge name in mutations.
+	EdgeSessionEvents = "session_events"
 	// LoginSessionFieldID holds the string denoting the ID field of the LoginSession.
 	LoginSessionFieldID = "session_key"
 	// Table holds the table name of the account in the database.
@@ -34,6 +36,13 @@ const (
 	SessionsInverseTable = "qsessions_session"
 	// SessionsColumn is the table column denoting the sessions relation/edge.
 	SessionsColumn = "user_id"
+	// SessionEventsTable is the table that holds the session_events relation/edge.
+	SessionEventsTable = "qsessions_event"
+	// SessionEventsInverseTable is the table name for the LoginEvent entity.
+	// It exists in this package in order to avoid circular dependency with the "loginevent" package.
+	SessionEventsInverseTable = "qsessions_event"
+	// SessionEventsColumn is the table column denoting the session_events relation/edge.
+	SessionEventsColumn = "user_id"
 )
 
 // Columns holds all SQL columns for account fields.
@@ -97,10 +106,31 @@ func BySessions(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newSessionsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// BySessionEventsCount orders the results by session_events count.
+func BySessionEventsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newSessionEventsStep(), opts...)
+	}
+}
+
+// BySessionEvents orders the results by session_events terms.
+func BySessionEvents(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newSessionEventsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newSessionsStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(SessionsInverseTable, LoginSessionFieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, SessionsTable, SessionsColumn),
+	)
+}
+func newSessionEventsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(SessionEventsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, SessionEventsTable, SessionEventsColumn),
 	)
 }

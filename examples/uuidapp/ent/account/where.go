@@ -274,6 +274,29 @@ func HasSessionsWith(preds ...predicate.LoginSession) predicate.Account {
 	})
 }
 
+// HasSessionEvents applies the HasEdge predicate on the "session_events" edge.
+func HasSessionEvents() predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, SessionEventsTable, SessionEventsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasSessionEventsWith applies the HasEdge predicate on the "session_events" edge with a given conditions (other predicates).
+func HasSessionEventsWith(preds ...predicate.LoginEvent) predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := newSessionEventsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Account) predicate.Account {
 	return predicate.Account(sql.AndPredicates(predicates...))

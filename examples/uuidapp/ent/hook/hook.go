@@ -21,6 +21,18 @@ func (f AccountFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AccountMutation", m)
 }
 
+// The LoginEventFunc type is an adapter to allow the use of ordinary
+// function as LoginEvent mutator.
+type LoginEventFunc func(context.Context, *ent.LoginEventMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LoginEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LoginEventMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LoginEventMutation", m)
+}
+
 // The LoginSessionFunc type is an adapter to allow the use of ordinary
 // function as LoginSession mutator.
 type LoginSessionFunc func(context.Context, *ent.LoginSessionMutation) (ent.Value, error)

@@ -106,6 +106,16 @@ func LastActivity(v time.Time) predicate.LoginSession {
 	return predicate.LoginSession(sql.FieldEQ(FieldLastActivity, v))
 }
 
+// DbscKey applies equality check predicate on the "dbsc_key" field. It's identical to DbscKeyEQ.
+func DbscKey(v string) predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldEQ(FieldDbscKey, v))
+}
+
+// DbscSecret applies equality check predicate on the "dbsc_secret" field. It's identical to DbscSecretEQ.
+func DbscSecret(v []byte) predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldEQ(FieldDbscSecret, v))
+}
+
 // SessionDataEQ applies the EQ predicate on the "session_data" field.
 func SessionDataEQ(v []byte) predicate.LoginSession {
 	return predicate.LoginSession(sql.FieldEQ(FieldSessionData, v))
@@ -484,6 +494,131 @@ func LastActivityLT(v time.Time) predicate.LoginSession {
 // LastActivityLTE applies the LTE predicate on the "last_activity" field.
 func LastActivityLTE(v time.Time) predicate.LoginSession {
 	return predicate.LoginSession(sql.FieldLTE(FieldLastActivity, v))
+}
+
+// DbscKeyEQ applies the EQ predicate on the "dbsc_key" field.
+func DbscKeyEQ(v string) predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldEQ(FieldDbscKey, v))
+}
+
+// DbscKeyNEQ applies the NEQ predicate on the "dbsc_key" field.
+func DbscKeyNEQ(v string) predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldNEQ(FieldDbscKey, v))
+}
+
+// DbscKeyIn applies the In predicate on the "dbsc_key" field.
+func DbscKeyIn(vs ...string) predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldIn(FieldDbscKey, vs...))
+}
+
+// DbscKeyNotIn applies the NotIn predicate on the "dbsc_key" field.
+func DbscKeyNotIn(vs ...string) predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldNotIn(FieldDbscKey, vs...))
+}
+
+// DbscKeyGT applies the GT predicate on the "dbsc_key" field.
+func DbscKeyGT(v string) predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldGT(FieldDbscKey, v))
+}
+
+// DbscKeyGTE applies the GTE predicate on the "dbsc_key" field.
+func DbscKeyGTE(v string) predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldGTE(FieldDbscKey, v))
+}
+
+// DbscKeyLT applies the LT predicate on the "dbsc_key" field.
+func DbscKeyLT(v string) predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldLT(FieldDbscKey, v))
+}
+
+// DbscKeyLTE applies the LTE predicate on the "dbsc_key" field.
+func DbscKeyLTE(v string) predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldLTE(FieldDbscKey, v))
+}
+
+// DbscKeyContains applies the Contains predicate on the "dbsc_key" field.
+func DbscKeyContains(v string) predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldContains(FieldDbscKey, v))
+}
+
+// DbscKeyHasPrefix applies the HasPrefix predicate on the "dbsc_key" field.
+func DbscKeyHasPrefix(v string) predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldHasPrefix(FieldDbscKey, v))
+}
+
+// DbscKeyHasSuffix applies the HasSuffix predicate on the "dbsc_key" field.
+func DbscKeyHasSuffix(v string) predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldHasSuffix(FieldDbscKey, v))
+}
+
+// DbscKeyIsNil applies the IsNil predicate on the "dbsc_key" field.
+func DbscKeyIsNil() predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldIsNull(FieldDbscKey))
+}
+
+// DbscKeyNotNil applies the NotNil predicate on the "dbsc_key" field.
+func DbscKeyNotNil() predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldNotNull(FieldDbscKey))
+}
+
+// DbscKeyEqualFold applies the EqualFold predicate on the "dbsc_key" field.
+func DbscKeyEqualFold(v string) predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldEqualFold(FieldDbscKey, v))
+}
+
+// DbscKeyContainsFold applies the ContainsFold predicate on the "dbsc_key" field.
+func DbscKeyContainsFold(v string) predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldContainsFold(FieldDbscKey, v))
+}
+
+// DbscSecretEQ applies the EQ predicate on the "dbsc_secret" field.
+func DbscSecretEQ(v []byte) predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldEQ(FieldDbscSecret, v))
+}
+
+// DbscSecretNEQ applies the NEQ predicate on the "dbsc_secret" field.
+func DbscSecretNEQ(v []byte) predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldNEQ(FieldDbscSecret, v))
+}
+
+// DbscSecretIn applies the In predicate on the "dbsc_secret" field.
+func DbscSecretIn(vs ...[]byte) predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldIn(FieldDbscSecret, vs...))
+}
+
+// DbscSecretNotIn applies the NotIn predicate on the "dbsc_secret" field.
+func DbscSecretNotIn(vs ...[]byte) predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldNotIn(FieldDbscSecret, vs...))
+}
+
+// DbscSecretGT applies the GT predicate on the "dbsc_secret" field.
+func DbscSecretGT(v []byte) predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldGT(FieldDbscSecret, v))
+}
+
+// DbscSecretGTE applies the GTE predicate on the "dbsc_secret" field.
+func DbscSecretGTE(v []byte) predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldGTE(FieldDbscSecret, v))
+}
+
+// DbscSecretLT applies the LT predicate on the "dbsc_secret" field.
+func DbscSecretLT(v []byte) predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldLT(FieldDbscSecret, v))
+}
+
+// DbscSecretLTE applies the LTE predicate on the "dbsc_secret" field.
+func DbscSecretLTE(v []byte) predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldLTE(FieldDbscSecret, v))
+}
+
+// DbscSecretIsNil applies the IsNil predicate on the "dbsc_secret" field.
+func DbscSecretIsNil() predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldIsNull(FieldDbscSecret))
+}
+
+// DbscSecretNotNil applies the NotNil predicate on the "dbsc_secret" field.
+func DbscSecretNotNil() predicate.LoginSession {
+	return predicate.LoginSession(sql.FieldNotNull(FieldDbscSecret))
 }
 
 // HasUser applies the HasEdge predicate on the "user" edge.

@@ -22,6 +22,49 @@ var (
 		Columns:    AccountsColumns,
 		PrimaryKey: []*schema.Column{AccountsColumns[0]},
 	}
+	// QsessionsEventColumns holds the columns for the "qsessions_event" table.
+	QsessionsEventColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "kind", Type: field.TypeString, Size: 16, SchemaType: map[string]string{"postgres": "varchar(16)"}},
+		{Name: "cause", Type: field.TypeString, Nullable: true, SchemaType: map[string]string{"mysql": "varchar(16)", "postgres": "varchar(16)"}},
+		{Name: "session_id", Type: field.TypeString, Size: 16, SchemaType: map[string]string{"postgres": "varchar(16)"}},
+		{Name: "asked_by", Type: field.TypeString, Nullable: true, SchemaType: map[string]string{"mysql": "varchar(16)", "postgres": "varchar(16)"}},
+		{Name: "ip", Type: field.TypeString, Nullable: true, SchemaType: map[string]string{"mysql": "varchar(45)", "postgres": "varchar(45)"}},
+		{Name: "user_agent", Type: field.TypeString, Nullable: true, SchemaType: map[string]string{"mysql": "varchar(300)", "postgres": "varchar(300)"}},
+		{Name: "device", Type: field.TypeString, Nullable: true, SchemaType: map[string]string{"mysql": "varchar(100)", "postgres": "varchar(100)"}},
+		{Name: "location", Type: field.TypeString, Nullable: true, SchemaType: map[string]string{"mysql": "varchar(200)", "postgres": "varchar(200)"}},
+		{Name: "country", Type: field.TypeString, Nullable: true, SchemaType: map[string]string{"mysql": "varchar(2)", "postgres": "varchar(2)"}},
+		{Name: "new_device", Type: field.TypeBool, Default: false},
+		{Name: "new_location", Type: field.TypeBool, Default: false},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "user_id", Type: field.TypeUUID},
+	}
+	// QsessionsEventTable holds the schema information for the "qsessions_event" table.
+	QsessionsEventTable = &schema.Table{
+		Name:       "qsessions_event",
+		Columns:    QsessionsEventColumns,
+		PrimaryKey: []*schema.Column{QsessionsEventColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "qsessions_event_accounts_session_events",
+				Columns:    []*schema.Column{QsessionsEventColumns[13]},
+				RefColumns: []*schema.Column{AccountsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "qsessions_event_user_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{QsessionsEventColumns[13], QsessionsEventColumns[12]},
+			},
+			{
+				Name:    "qsessions_event_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{QsessionsEventColumns[12]},
+			},
+		},
+	}
 	// QsessionsSessionColumns holds the columns for the "qsessions_session" table.
 	QsessionsSessionColumns = []*schema.Column{
 		{Name: "session_key", Type: field.TypeString, Size: 64, SchemaType: map[string]string{"postgres": "varchar(64)"}},
@@ -32,6 +75,8 @@ var (
 		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "last_activity", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "dbsc_key", Type: field.TypeString, Nullable: true, Size: 1024, SchemaType: map[string]string{"postgres": "varchar(1024)"}},
+		{Name: "dbsc_secret", Type: field.TypeBytes, Nullable: true, Size: 32, SchemaType: map[string]string{"mysql": "varbinary(32)"}},
 		{Name: "user_id", Type: field.TypeUUID, Nullable: true},
 	}
 	// QsessionsSessionTable holds the schema information for the "qsessions_session" table.
@@ -42,7 +87,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "qsessions_session_accounts_sessions",
-				Columns:    []*schema.Column{QsessionsSessionColumns[8]},
+				Columns:    []*schema.Column{QsessionsSessionColumns[10]},
 				RefColumns: []*schema.Column{AccountsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -51,7 +96,7 @@ var (
 			{
 				Name:    "qsessions_session_user_id_expire_date",
 				Unique:  false,
-				Columns: []*schema.Column{QsessionsSessionColumns[8], QsessionsSessionColumns[2]},
+				Columns: []*schema.Column{QsessionsSessionColumns[10], QsessionsSessionColumns[2]},
 			},
 			{
 				Name:    "qsessions_session_expire_date",
@@ -75,12 +120,17 @@ var (
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		AccountsTable,
+		QsessionsEventTable,
 		QsessionsSessionTable,
 		SessionsTable,
 	}
 )
 
 func init() {
+	QsessionsEventTable.ForeignKeys[0].RefTable = AccountsTable
+	QsessionsEventTable.Annotation = &entsql.Annotation{
+		Table: "qsessions_event",
+	}
 	QsessionsSessionTable.ForeignKeys[0].RefTable = AccountsTable
 	QsessionsSessionTable.Annotation = &entsql.Annotation{
 		Table: "qsessions_session",

@@ -9,6 +9,9 @@ import (
 // Account is the predicate function for account builders.
 type Account func(*sql.Selector)
 
+// LoginEvent is the predicate function for loginevent builders.
+type LoginEvent func(*sql.Selector)
+
 // LoginSession is the predicate function for loginsession builders.
 type LoginSession func(*sql.Selector)
 

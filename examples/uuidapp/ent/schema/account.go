@@ -29,5 +29,5 @@ func (Account) Fields() []ent.Field {
 
 // Mixin adds qsessions' sessions edge.
 func (Account) Mixin() []ent.Mixin {
-	return []ent.Mixin{entschema.UserMixin{SessionType: "LoginSession"}}
+	return []ent.Mixin{entschema.UserMixin{SessionType: "LoginSession", EventType: "LoginEvent"}}
 }

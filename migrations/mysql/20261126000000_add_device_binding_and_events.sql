@@ -1,0 +1,4 @@
+-- Modify "qsessions_session" table
+ALTER TABLE `qsessions_session` ADD COLUMN `dbsc_key` varchar(1024) NULL, ADD COLUMN `dbsc_secret` varbinary(32) NULL;
+-- Create "qsessions_event" table
+CREATE TABLE `qsessions_event` (`id` bigint NOT NULL AUTO_INCREMENT, `kind` varchar(16) NOT NULL, `cause` varchar(16) NULL, `session_id` varchar(16) NOT NULL, `asked_by` varchar(16) NULL, `ip` varchar(45) NULL, `user_agent` varchar(300) NULL, `device` varchar(100) NULL, `location` varchar(200) NULL, `country` varchar(2) NULL, `new_device` bool NOT NULL DEFAULT 0, `new_location` bool NOT NULL DEFAULT 0, `created_at` datetime(6) NOT NULL, `user_id` bigint NOT NULL, PRIMARY KEY (`id`), INDEX `qsessions_event_created_at` (`created_at`), INDEX `qsessions_event_user_id_created_at` (`user_id`, `created_at`), CONSTRAINT `qsessions_event_users_session_events` FOREIGN KEY (`user_id`) REFERENCES `users` (`id`) ON UPDATE RESTRICT ON DELETE CASCADE) CHARSET utf8mb4 COLLATE utf8mb4_bin;
