@@ -68,9 +68,9 @@ type Store struct {
 
 	// Statements, built once by build.
 	get, insert, update, updateLive, touch, bind string
-	rotateDelete, userSessions, excess     string
-	find, expiredAll, expiredFrom          string
-	live, liveN                            string
+	rotateDelete, userSessions, excess           string
+	find, expiredAll, expiredFrom                string
+	live, liveN                                  string
 	// Prefixes of the statements with IN lists (see inList).
 	deleteIn, deleteExpiredIn string
 	// Column lists of the SELECTs.

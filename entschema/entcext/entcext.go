@@ -95,7 +95,7 @@ type Nodes struct {
 	Session, User *gen.Type
 	// Event is the type with entschema.EventMixin; nil when the app keeps
 	// no event log.
-	Event *gen.Type
+	Event         *gen.Type
 	UserID        *gen.Field
 	UserEdge      string
 	UserNameField *gen.Field
