@@ -43,6 +43,8 @@ type Session struct {
 	addr      netip.Addr // the client's address, unmapped, no zone
 	ip        string     // addr as text, formatted on first need
 	ua        string     // of this request, normalised
+	bound     string     // the bound cookie (device-bound sessions), if sent
+	unproven  bool       // a device-bound session without a valid bound cookie
 
 	loaded    bool
 	err       error
@@ -80,6 +82,28 @@ func (m *Manager) StartAddr(ctx context.Context, token string, ip netip.Addr, ua
 		s.token = token // hashed on first load
 	}
 	return s
+}
+
+// SetBoundCredential gives the session the request's bound cookie (see
+// backend.MintBound), which a device-bound session (DBSC) requires; the
+// middleware calls it before the handler runs. Without a valid one, a
+// bound session is not signed in for the request (NeedsDeviceProof).
+func (s *Session) SetBoundCredential(value string) {
+	s.mu.Lock()
+	s.bound = value
+	s.mu.Unlock()
+}
+
+// NeedsDeviceProof reports that the request's cookie names a device-bound
+// session but carries no valid bound cookie: the request is served as
+// anonymous (nothing is written, the cookie stays) until the browser
+// refreshes the bound cookie with its device key (package dbsc's refresh
+// endpoint). A stolen session cookie alone gets this far and no further.
+func (s *Session) NeedsDeviceProof() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.load()
+	return s.unproven
 }
 
 // ipText returns the client address as stored ("" when unknown). Caller
@@ -128,6 +152,14 @@ func (s *Session) load() {
 		s.m.logger().Warn("qsessions: session data does not decode; treating as no session", "session", backend.PublicID(rec.Key), "err", err)
 		s.token, s.key = "", ""
 		return
+	}
+	if rec.Bound() {
+		if err := backend.VerifyBound(rec.DeviceSecret, s.bound, s.m.now(), backend.DefaultBoundSkew); err != nil {
+			// A device-bound session without its short-lived proof: no
+			// session for this request, and nothing written or deleted.
+			s.token, s.key, s.unproven = "", "", true
+			return
+		}
 	}
 	s.rec, s.h, s.values, s.sizes = rec, h, values, sizes
 	for _, n := range sizes {
@@ -580,8 +612,9 @@ func (s *Session) Save(ctx context.Context) (Commit, error) {
 	interval := s.m.activityInterval()
 	switch {
 	case s.rec == nil && (!s.modified || empty):
-		// Nothing stored and nothing to store.
-		return Commit{Delete: s.hadCookie || s.ended}, nil
+		// Nothing stored and nothing to store. The cookie of a bound
+		// session whose proof is missing stays: the browser refreshes it.
+		return Commit{Delete: (s.hadCookie && !s.unproven) || s.ended}, nil
 	case s.rec == nil:
 		rec := s.record(now)
 		data, err := s.encode()

@@ -47,6 +47,11 @@ type Cookie struct {
 // Options configures the middleware. The zero value gives the defaults.
 type Options struct {
 	Cookie Cookie
+	// BoundCookie is the name of the short-lived cookie of device-bound
+	// sessions (DBSC; package dbsc sets it, with the same default); the
+	// middleware hands it to the session, which requires it for a bound
+	// session. Default DefaultBoundCookie.
+	BoundCookie string
 	// TrustedProxies are the peers whose X-Forwarded-For / Forwarded
 	// headers are believed; default none, so the client IP is RemoteAddr.
 	TrustedProxies []netip.Prefix
@@ -64,6 +69,10 @@ type Options struct {
 	// minute with a count of the lines held back; default slog.Default().
 	Logger *slog.Logger
 }
+
+// DefaultBoundCookie is the default name of the bound cookie of
+// device-bound sessions, package dbsc's default.
+const DefaultBoundCookie = "__Host-qsessions_dbsc"
 
 // RetryAfter is the Retry-After DefaultErrorHandler sends with a 503, in
 // seconds.
@@ -128,11 +137,19 @@ func New(m *qsessions.Manager, opts Options) func(http.Handler) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.BoundCookie == "" {
+		opts.BoundCookie = DefaultBoundCookie
+	}
 	logs := &ratelog.Limiter{}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			token := cookieValue(r.Header, c.Name)
 			s := m.StartAddr(r.Context(), token, ClientIP(r, opts.TrustedProxies), r.UserAgent())
+			if token != "" {
+				if b := cookieValue(r.Header, opts.BoundCookie); b != "" {
+					s.SetBoundCredential(b)
+				}
+			}
 			r = r.WithContext(qsessions.NewContext(r.Context(), s))
 			sw := &responseWriter{ResponseWriter: w, s: s, r: r, opts: &opts, logs: logs}
 			next.ServeHTTP(sw, r)
