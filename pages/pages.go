@@ -95,6 +95,11 @@ type Config struct {
 	// Locator turns IP addresses into places (location.Open); nil shows
 	// none. Each page looks every distinct IP up once.
 	Locator location.Locator
+	// Events is the security log package alerts writes (the generated
+	// New<Event>Log); set, the sessions page shows its notices of new
+	// sign-ins and "Recent security events" (one EventLog.Recent more), and
+	// GET /api/sessions/events serves them (see events.go). nil: none.
+	Events qsessions.EventLog
 	// Prefix is the path the pages are mounted under: "" (the default) gives
 	// /sessions, /api/sessions and /admin/sessions; "/account" gives
 	// /account/sessions and so on. It must start with "/" and not end
@@ -174,7 +179,7 @@ func New(cfg Config) (*Pages, error) {
 		}
 	}
 	p := &Pages{cfg: cfg}
-	t, err := template.New("").Funcs(p.funcs()).Parse(templates)
+	t, err := template.New("").Funcs(p.funcs()).Parse(templates + eventTemplates)
 	if err != nil {
 		return nil, fmt.Errorf("pages: parsing the templates: %w", err)
 	}
@@ -198,6 +203,7 @@ const (
 //	POST /sessions/{id}/revoke        end one of them (404 unless the user's)
 //	POST /sessions/revoke-others      end all but the current one
 //	GET  /api/sessions                the same list as JSON
+//	GET  /api/sessions/events         the security events as JSON (Config.Events)
 //	GET  /admin/sessions              every session, with filters (admins)
 //	GET  /admin/sessions/{id}         one session and its decoded data (admins)
 //	POST /admin/sessions/{id}/revoke  end any session (admins)
@@ -218,6 +224,7 @@ func (p *Pages) Register(mux *http.ServeMux) {
 	mux.Handle("POST "+pre+pathSessions+"/{id}/revoke", post(p.revoke))
 	mux.Handle("POST "+pre+pathRevokeOthers, post(p.revokeOthers))
 	mux.HandleFunc("GET "+pre+pathAPI, p.api)
+	p.registerEvents(mux)
 	if p.cfg.Admin != nil {
 		mux.HandleFunc("GET "+pre+pathAdmin, p.adminList)
 		mux.HandleFunc("GET "+pre+pathAdmin+"/{id}", p.adminDetail)
@@ -516,7 +523,7 @@ func (p *Pages) sessions(w http.ResponseWriter, r *http.Request) {
 	}
 	p.render(w, r, http.StatusOK, "sessions", page{
 		Title: "Your sessions", Nav: "sessions", Viewer: v, Message: message(r),
-		Data: map[string]any{"Rows": rows, "Others": others},
+		Data: p.withEvents(r, v, rows, map[string]any{"Rows": rows, "Others": others}),
 	})
 }
 

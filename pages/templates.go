@@ -45,6 +45,8 @@ form.inline{display:inline;margin:0}
 form.below{margin:1.25rem 0 0;display:flex;align-items:center;gap:.75rem;flex-wrap:wrap}
 .flash{padding:.65rem .9rem;border-radius:8px;background:#dafbe1;border:1px solid #1a7f3733;margin:0 0 1.25rem}
 .flash.error{background:#ffebe9;border-color:#cf222e33}
+.flash.alert{background:#fff8c5;border-color:#9a670033}
+.badge.new{color:var(--warn);border-color:#9a670055}
 .filters{display:flex;flex-wrap:wrap;gap:.6rem 1.1rem;align-items:end;margin:0 0 1rem;padding:.8rem 1rem;border:1px solid var(--line);border-radius:8px;background:var(--soft)}
 .filters label{display:flex;flex-direction:column;font-size:.8rem;color:var(--muted);gap:.2rem}
 .filters label.check{flex-direction:row;align-items:center;gap:.4rem;font-size:.9rem;color:var(--fg);padding-bottom:.35rem}
@@ -97,6 +99,7 @@ const templates = `
 <h1>Your sessions</h1>
 <p class="lead">These devices are signed in to your account, most recently active first. If you do not recognise one, revoke it: that device is signed out at once.</p>
 {{with .Data}}
+{{template "event-notices" .}}
 <div class="table-wrap"><table class="sessions">
 <thead><tr><th>Device</th><th>Location</th><th>IP address</th><th>Signed in</th><th>Last activity</th><th></th></tr></thead>
 <tbody>
@@ -111,6 +114,7 @@ const templates = `
 {{else}}<tr><td colspan="6" class="muted">No live sessions.</td></tr>
 {{end}}</tbody></table></div>
 {{if .Others}}<form method="post" action="{{url "/sessions/revoke-others"}}" class="below"><button class="btn danger">Sign out everywhere else</button><span class="muted">Ends {{.Others}} other session{{if ne .Others 1}}s{{end}}; this device stays signed in.</span></form>{{end}}
+{{template "event-list" .}}
 {{end}}
 {{template "foot" .}}{{end}}
 
