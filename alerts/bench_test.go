@@ -1,0 +1,112 @@
+package alerts_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/qsessions/qsessions"
+	"github.com/qsessions/qsessions/alerts"
+	"github.com/qsessions/qsessions/ent/sessionevent"
+	"github.com/qsessions/qsessions/internal/testutil"
+)
+
+// BenchmarkHook times the alerts' own work per event on the generated log,
+// on each database: a sign-in (the user's live sessions, the log's newest
+// events, one INSERT) for a user with 3 live sessions and 20 logged events
+// (a typical user) or 200 (Scan: the bound), a sign-out (one INSERT), an
+// IP change within a country (GeoIP lookups only) and a change of country
+// logged already today (one SELECT of the day's events).
+func BenchmarkHook(b *testing.B) {
+	for _, d := range testutil.AllDialects {
+		b.Run(d, func(b *testing.B) {
+			e := newEnv(b, testutil.Open(b, d), nil)
+			ctx := context.Background()
+			user := func(name string, events int) any {
+				u := e.newUser(name)
+				e.login(u, ipLondon, uaWindows)
+				e.login(u, ipBoxford, uaWindows2)
+				e.login(u, ipLinkoping, uaIPhone)
+				for i := range events - 3 {
+					e.clock.Advance(time.Minute)
+					_ = e.log.Append(ctx, qsessions.LoggedEvent{Event: qsessions.Event{Kind: qsessions.EventSignOut, UserID: u,
+						Time: e.clock.Now(), SessionID: fmt.Sprintf("%016x", i), IP: ipLondon, UserAgent: uaWindows}, Device: "Chrome on Windows"})
+				}
+				return u
+			}
+			typical, heavy := user("typical", 20), user("heavy", 2*alerts.DefaultScan)
+			event := func(u any, kind qsessions.EventKind, ip, prev string) qsessions.Event {
+				return qsessions.Event{Kind: kind, UserID: u, SessionID: "0123456789abcdef", UserAgent: uaLinux, IP: ip, PreviousIP: prev}
+			}
+			moved := event(heavy, qsessions.EventIPChange, ipLinkoping, ipLondon)
+			for _, c := range []struct {
+				name string
+				ev   qsessions.Event
+				undo bool // delete what the run logged, so the user stays as described
+			}{
+				{"sign-in/20-events", event(typical, qsessions.EventSignIn, ipMilton, ""), true},
+				{"sign-in/200-events", event(heavy, qsessions.EventSignIn, ipMilton, ""), true},
+				{"sign-out", event(typical, qsessions.EventSignOut, ipMilton, ""), true},
+				{"ip-change/same-country", event(typical, qsessions.EventIPChange, ipBoxford, ipLondon), false},
+				{"ip-change/country-logged-today", moved, false},
+			} {
+				if c.name == "ip-change/country-logged-today" {
+					moved.Time = e.clock.Now()
+					e.a.Hook(ctx, moved) // logged once: the runs find it
+				}
+				b.Run(c.name, func(b *testing.B) {
+					e.drv.Reset()
+					n, undone := 0, 0
+					ev := c.ev
+					for b.Loop() {
+						// Events a second apart, as in life (rows with equal
+						// times would cost Recent a sort of them all).
+						e.clock.Advance(time.Second)
+						ev.Time = e.clock.Now()
+						e.a.Hook(ctx, ev)
+						n++
+						if c.undo {
+							b.StopTimer()
+							before := e.drv.Count()
+							e.client.SessionEvent.Delete().Where(sessionevent.SessionID(ev.SessionID)).ExecX(ctx)
+							undone += e.drv.Count() - before
+							b.StartTimer()
+						}
+					}
+					b.ReportMetric(float64(e.drv.Count()-undone)/float64(n), "statements/op")
+				})
+			}
+		})
+	}
+}
+
+// BenchmarkLogin times a whole sign-in and sign-out through the middleware
+// (session INSERT, cap check, DELETE), without and with the alerts, on
+// each database: the difference is what alerts cost a login.
+func BenchmarkLogin(b *testing.B) {
+	for _, d := range testutil.AllDialects {
+		b.Run(d, func(b *testing.B) {
+			e := newEnv(b, testutil.Open(b, d), nil)
+			u := e.newUser("bench")
+			e.login(u, ipLondon, uaWindows)
+			for _, with := range []bool{false, true} {
+				name := "without-alerts"
+				if with {
+					name = "with-alerts"
+				}
+				b.Run(name, func(b *testing.B) {
+					e.m.OnEvent = nil
+					if with {
+						e.a.Attach()
+					}
+					for b.Loop() {
+						e.clock.Advance(time.Second)
+						tok := e.login(u, ipLinkoping, uaIPhone)
+						e.do("/logout", tok, ipLinkoping, uaIPhone)
+					}
+				})
+			}
+		})
+	}
+}
