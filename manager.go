@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -488,28 +489,40 @@ func (m *Manager) StopCleaner() {
 	}
 }
 
+// maxSessions is MaxSessionsPerUser with its default; negative: no cap.
+func (m *Manager) maxSessions() int {
+	if m.MaxSessionsPerUser == 0 {
+		return DefaultMaxSessionsPerUser
+	}
+	return m.MaxSessionsPerUser
+}
+
 // enforceCap ends userID's sessions past MaxSessionsPerUser, oldest
 // activity first, never keep. It runs after a login was committed, so it
 // never fails the login: an error is logged (at most once a minute) and the
 // cap is enforced at the user's next login. Cost: one indexed SELECT of keys
 // (none returned under the cap), and one DELETE at the cap.
 func (m *Manager) enforceCap(ctx context.Context, userID any, keep string) {
-	limit := m.MaxSessionsPerUser
-	if limit == 0 {
-		limit = DefaultMaxSessionsPerUser
-	}
+	limit := m.maxSessions()
 	if limit < 0 {
 		return
 	}
 	bctx, cancel := m.bounded(ctx)
-	keys, err := m.Backend.ExcessKeys(bctx, userID, m.now(), limit)
+	// The kept session counts against the cap: limit-1 others stay. The
+	// sessions past the newest limit-1 go, minus keep when it is among
+	// them; when it is not (it is among the newest), the first of them
+	// stays in its place.
+	keys, err := m.Backend.ExcessKeys(bctx, userID, m.now(), max(limit-1, 0))
 	cancel()
 	if err == nil {
+		if i := slices.Index(keys, keep); i >= 0 {
+			keys = slices.Delete(keys, i, i+1)
+		} else if len(keys) > 0 {
+			keys = keys[1:]
+		}
 		var ends []ending
 		for _, k := range keys {
-			if k != keep {
-				ends = append(ends, ending{key: k, userID: userID})
-			}
+			ends = append(ends, ending{key: k, userID: userID})
 		}
 		if len(ends) > 0 {
 			_, err = m.revoke(ctx, CauseCap, ends)

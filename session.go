@@ -452,11 +452,14 @@ func (s *Session) Login(ctx context.Context, userID any) error {
 		s.clear()
 		s.renew = true
 	}
-	if err := s.rotate(ctx, userID); err != nil {
+	others, err := s.rotateCount(ctx, userID)
+	if err != nil {
 		return err
 	}
 	s.m.emit(ctx, Event{Kind: EventSignIn, UserID: userID, SessionID: backend.PublicID(s.rec.Key), IP: s.rec.IP, UserAgent: s.rec.UserAgent})
-	s.m.enforceCap(ctx, userID, s.rec.Key)
+	if others < 0 || others >= s.m.maxSessions() {
+		s.m.enforceCap(ctx, userID, s.rec.Key)
+	}
 	return nil
 }
 
@@ -476,31 +479,43 @@ func (s *Session) CycleKey(ctx context.Context) error {
 
 // rotate writes the session under a new token. Caller holds mu.
 func (s *Session) rotate(ctx context.Context, userID any) error {
+	_, err := s.rotateCount(ctx, userID)
+	return err
+}
+
+// rotateCount is rotate that also returns how many other live sessions the
+// user has when the backend counted them with the INSERT (-1 when not).
+// Caller holds mu.
+func (s *Session) rotateCount(ctx context.Context, userID any) (int, error) {
 	now := s.m.now()
 	rec := s.record(now)
 	rec.UserID = userID
 	data, err := s.encode()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	rec.Data = data
 	var token string
+	others := -1
 	bctx, cancel := s.m.bounded(ctx)
 	defer cancel()
-	if s.rec == nil {
+	switch cc, ok := s.m.Backend.(backend.CountingCreator); {
+	case s.rec == nil && ok:
+		token, others, err = cc.CreateCount(bctx, rec, now)
+	case s.rec == nil:
 		token, err = s.m.Backend.Create(bctx, rec, now)
-	} else {
+	default:
 		token, err = s.m.Backend.Rotate(bctx, s.rec.Key, rec, now)
 	}
 	if err != nil {
 		if errors.Is(err, backend.ErrSessionInterrupted) {
 			s.interrupted()
 		}
-		return unavailable("writing the session", err)
+		return 0, unavailable("writing the session", err)
 	}
 	s.rec, s.token, s.key = rec, token, rec.Key
 	s.newToken, s.ended, s.modified, s.renew = true, false, false, false
-	return nil
+	return others, nil
 }
 
 // interrupted forgets a session that ended under the request. Caller holds mu.

@@ -152,6 +152,18 @@ type Store interface {
 	AddInvalidator(inv Invalidator) (remove func())
 }
 
+// CountingStore is a Store that inserts a session and counts its user's
+// other live sessions in one go (one round trip where the database allows:
+// the generated Store on Postgres), so a login under the per-user cap needs
+// no other query. DB and CachedDB use it when their Store has it.
+type CountingStore interface {
+	Store
+	// InsertCount inserts rec as Insert does and returns how many other
+	// live sessions (expiring after now) its user has; 0 for an anonymous
+	// session.
+	InsertCount(ctx context.Context, rec *Record, now time.Time) (others int, err error)
+}
+
 // Invalidator hears of live sessions that ended through ent outside the
 // session API, so a cache drops them. The generated hooks call it with the
 // keys after the statement, and again on commit inside a transaction. It

@@ -616,6 +616,19 @@ func (c *CachedDB) Create(ctx context.Context, rec *Record, now time.Time) (stri
 	return token, nil
 }
 
+// CreateCount is Create with the user's other live sessions counted in the
+// same database step (DB.CreateCount), then the cache Add.
+func (c *CachedDB) CreateCount(ctx context.Context, rec *Record, now time.Time) (string, int, error) {
+	c.maybePurge()
+	start := time.Now()
+	token, n, err := c.db.CreateCount(ctx, rec, now)
+	if err != nil {
+		return "", 0, err
+	}
+	c.fill(ctx, rec, now, start, 0)
+	return token, n, nil
+}
+
 // Save updates the row (one UPDATE), then the cache: one Get and one
 // CompareAndSwap (or Add). When a concurrent save of the same session wrote
 // the cache in between, or holds a newer entry, which UPDATE the database

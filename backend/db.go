@@ -102,6 +102,41 @@ func (b *DB) Create(ctx context.Context, rec *Record, _ time.Time) (string, erro
 	return "", fmt.Errorf("qsessions: %d session keys in a row were taken: %w", createAttempts, ErrKeyExists)
 }
 
+// CreateCount is Create that also returns how many other live sessions
+// rec's user has, or -1 when the Store cannot count in the same step
+// (then the caller asks ExcessKeys). With a CountingStore it is one round
+// trip on Postgres (the generated Store).
+func (b *DB) CreateCount(ctx context.Context, rec *Record, now time.Time) (string, int, error) {
+	cs, ok := b.Store.(CountingStore)
+	if !ok {
+		token, err := b.Create(ctx, rec, now)
+		return token, -1, err
+	}
+	for range createAttempts {
+		token, key, err := NewToken(b.Rand)
+		if err != nil {
+			return "", 0, err
+		}
+		rec.Key = key
+		n, err := cs.InsertCount(ctx, rec, now)
+		if errors.Is(err, ErrKeyExists) {
+			continue
+		}
+		if err != nil {
+			return "", 0, err
+		}
+		return token, n, nil
+	}
+	return "", 0, fmt.Errorf("qsessions: %d session keys in a row were taken: %w", createAttempts, ErrKeyExists)
+}
+
+// CountingCreator is a Backend whose Create can also count the user's
+// other live sessions (DB, CachedDB); the Manager uses it at login to skip
+// the per-user cap query when the user is under the cap.
+type CountingCreator interface {
+	CreateCount(ctx context.Context, rec *Record, now time.Time) (token string, others int, err error)
+}
+
 // Save is one UPDATE.
 func (b *DB) Save(ctx context.Context, rec *Record, now time.Time) error {
 	return b.Store.Update(ctx, rec, now)

@@ -335,3 +335,53 @@ func testBind(s *suite) {
 		s.t.Fatalf("Bind of an expired row: %v, want ErrNotFound", err)
 	}
 }
+
+func init() {
+	cases = append(cases, testCase{name: "InsertCount", run: testInsertCount})
+}
+
+// testInsertCount: a CountingStore inserts and counts the user's other live
+// sessions, in one statement on Postgres.
+func testInsertCount(s *suite) {
+	cs, ok := s.Store.(backend.CountingStore)
+	if !ok {
+		s.t.Skip("the store does not count at insert")
+	}
+	uid := s.user()
+	s.live(uid)
+	s.live(uid)
+	s.expired(uid)
+	s.live(s.user())
+	r := s.record(uid, time.Hour)
+	_, r.Key, _ = backend.NewToken(nil)
+	s.Counter.Reset()
+	n, err := cs.InsertCount(s.ctx, r, s.now())
+	if err != nil || n != 2 {
+		s.t.Fatalf("InsertCount = %d, %v; want the user's 2 other live sessions", n, err)
+	}
+	want := 2
+	if s.db.Dialect == "postgres" {
+		want = 1
+	}
+	if got := s.Counter.Count(); got != want {
+		s.t.Errorf("InsertCount ran %d statements, want %d: %v", got, want, s.Counter.Queries())
+	}
+	s.sameRecord(s.get(r.Key), r)
+	if _, err := cs.InsertCount(s.ctx, r, s.now()); !errors.Is(err, backend.ErrKeyExists) {
+		s.t.Errorf("InsertCount of a taken key: %v, want ErrKeyExists", err)
+	}
+	anon := s.record(nil, time.Hour)
+	_, anon.Key, _ = backend.NewToken(nil)
+	if n, err := cs.InsertCount(s.ctx, anon, s.now()); err != nil || n != 0 {
+		s.t.Errorf("anonymous InsertCount = %d, %v", n, err)
+	}
+	bound := s.record(uid, time.Hour)
+	_, bound.Key, _ = backend.NewToken(nil)
+	bound.DeviceKey, bound.DeviceSecret = `{"kty":"EC"}`, []byte("0123456789abcdef0123456789abcdef")
+	if _, err := cs.InsertCount(s.ctx, bound, s.now()); err != nil {
+		s.t.Fatal(err)
+	}
+	if got := s.get(bound.Key); got.DeviceKey != bound.DeviceKey || string(got.DeviceSecret) != string(bound.DeviceSecret) {
+		s.t.Errorf("InsertCount lost the binding: %+v", got)
+	}
+}
