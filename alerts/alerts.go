@@ -147,8 +147,10 @@ type Options struct {
 	// of location changes, after the log was written (or failed to be). It
 	// runs in the goroutine of the request that caused the event, before
 	// the response is sent, with a context that is not cancelled with the
-	// request and has no deadline: queue slow work. A panic in it is
-	// logged and never fails the request.
+	// request and has no deadline: queue slow work. Do not use the
+	// request's qsessions.Session in it (Login holds its lock while the
+	// event is reported). A panic in it is logged and never fails the
+	// request.
 	Notify func(ctx context.Context, e qsessions.LoggedEvent)
 	// Timeout bounds the queries of one event (live sessions, log read and
 	// write together); default DefaultTimeout. A log that does not answer

@@ -147,6 +147,9 @@ func TestBrowserAlerts(t *testing.T) {
 		t.Fatalf("A's events:\n%s", strings.Join(events, "\n"))
 	}
 	screenshot(t, a, filepath.Join(out, "sessions-new-sign-in.png"))
+	if *docsScreenshot {
+		screenshot(t, a, filepath.Join("..", "..", "docs", "sessions-new-sign-in.png"))
+	}
 	if !strings.Contains(lines.String(), `device="Safari on iPhone" location="Linköping, Sweden"`) {
 		t.Fatalf("no alert line: %q", lines.String())
 	}
