@@ -274,13 +274,13 @@ func (c *countingBackend) SessionStore() backend.Store {
 	return nil
 }
 
-// CreateCount forwards the wrapped backend's counting create, as a wrapper
+// CreateCapped forwards the wrapped backend's capping create, as a wrapper
 // should for logins to stay one round trip.
-func (c *countingBackend) CreateCount(ctx context.Context, rec *backend.Record, now time.Time) (string, int, error) {
+func (c *countingBackend) CreateCapped(ctx context.Context, rec *backend.Record, now time.Time, keep int) (string, []string, bool, error) {
 	c.calls.Add(1)
-	if cc, ok := c.Backend.(backend.CountingCreator); ok {
-		return cc.CreateCount(ctx, rec, now)
+	if cc, ok := c.Backend.(backend.CappingCreator); ok {
+		return cc.CreateCapped(ctx, rec, now, keep)
 	}
 	t, err := c.Backend.Create(ctx, rec, now)
-	return t, -1, err
+	return t, nil, false, err
 }

@@ -452,12 +452,16 @@ func (s *Session) Login(ctx context.Context, userID any) error {
 		s.clear()
 		s.renew = true
 	}
-	others, err := s.rotateCount(ctx, userID)
+	ended, capped, err := s.rotateCapped(ctx, userID)
 	if err != nil {
 		return err
 	}
 	s.m.emit(ctx, Event{Kind: EventSignIn, UserID: userID, SessionID: backend.PublicID(s.rec.Key), IP: s.rec.IP, UserAgent: s.rec.UserAgent})
-	if others < 0 || others >= s.m.maxSessions() {
+	if capped {
+		for _, k := range ended {
+			s.m.emit(ctx, Event{Kind: EventRevoke, Cause: CauseCap, UserID: userID, SessionID: backend.PublicID(k)})
+		}
+	} else {
 		s.m.enforceCap(ctx, userID, s.rec.Key)
 	}
 	return nil
@@ -479,29 +483,29 @@ func (s *Session) CycleKey(ctx context.Context) error {
 
 // rotate writes the session under a new token. Caller holds mu.
 func (s *Session) rotate(ctx context.Context, userID any) error {
-	_, err := s.rotateCount(ctx, userID)
+	_, _, err := s.rotateCapped(ctx, userID)
 	return err
 }
 
-// rotateCount is rotate that also returns how many other live sessions the
-// user has when the backend counted them with the INSERT (-1 when not).
-// Caller holds mu.
-func (s *Session) rotateCount(ctx context.Context, userID any) (int, error) {
+// rotateCapped is rotate that, for a session with no row yet and a
+// CappingCreator backend, also enforces the per-user cap in the same step:
+// capped reports that it did, ended are the sessions it ended. Caller holds
+// mu.
+func (s *Session) rotateCapped(ctx context.Context, userID any) (ended []string, capped bool, err error) {
 	now := s.m.now()
 	rec := s.record(now)
 	rec.UserID = userID
 	data, err := s.encode()
 	if err != nil {
-		return 0, err
+		return nil, false, err
 	}
 	rec.Data = data
 	var token string
-	others := -1
 	bctx, cancel := s.m.bounded(ctx)
 	defer cancel()
-	switch cc, ok := s.m.Backend.(backend.CountingCreator); {
+	switch cc, ok := s.m.Backend.(backend.CappingCreator); {
 	case s.rec == nil && ok:
-		token, others, err = cc.CreateCount(bctx, rec, now)
+		token, ended, capped, err = cc.CreateCapped(bctx, rec, now, s.m.maxSessions()-1)
 	case s.rec == nil:
 		token, err = s.m.Backend.Create(bctx, rec, now)
 	default:
@@ -511,11 +515,11 @@ func (s *Session) rotateCount(ctx context.Context, userID any) (int, error) {
 		if errors.Is(err, backend.ErrSessionInterrupted) {
 			s.interrupted()
 		}
-		return 0, unavailable("writing the session", err)
+		return nil, false, unavailable("writing the session", err)
 	}
 	s.rec, s.token, s.key = rec, token, rec.Key
 	s.newToken, s.ended, s.modified, s.renew = true, false, false, false
-	return others, nil
+	return ended, capped, nil
 }
 
 // interrupted forgets a session that ended under the request. Caller holds mu.

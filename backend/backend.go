@@ -152,16 +152,18 @@ type Store interface {
 	AddInvalidator(inv Invalidator) (remove func())
 }
 
-// CountingStore is a Store that inserts a session and counts its user's
-// other live sessions in one go (one round trip where the database allows:
-// the generated Store on Postgres), so a login under the per-user cap needs
-// no other query. DB and CachedDB use it when their Store has it.
-type CountingStore interface {
+// CappingStore is a Store that inserts a session and ends its user's
+// oldest other sessions past a per-user cap in one go (one round trip where
+// the database allows: the generated Store on Postgres), so a login costs
+// one statement whether or not the user is at the cap. DB and CachedDB use
+// it when their Store has it.
+type CappingStore interface {
 	Store
-	// InsertCount inserts rec as Insert does and returns how many other
-	// live sessions (expiring after now) its user has; 0 for an anonymous
-	// session.
-	InsertCount(ctx context.Context, rec *Record, now time.Time) (others int, err error)
+	// InsertCapped inserts rec as Insert does and, when rec's user has more
+	// than keep other live sessions (expiring after now), deletes the
+	// oldest of them by last activity, returning their keys (keys only,
+	// never session_data); keep < 0 caps nothing.
+	InsertCapped(ctx context.Context, rec *Record, now time.Time, keep int) (ended []string, err error)
 }
 
 // Invalidator hears of live sessions that ended through ent outside the

@@ -616,17 +616,22 @@ func (c *CachedDB) Create(ctx context.Context, rec *Record, now time.Time) (stri
 	return token, nil
 }
 
-// CreateCount is Create with the user's other live sessions counted in the
-// same database step (DB.CreateCount), then the cache Add.
-func (c *CachedDB) CreateCount(ctx context.Context, rec *Record, now time.Time) (string, int, error) {
+// CreateCapped is Create with the per-user cap enforced in the same
+// database step (DB.CreateCapped); the ended sessions get their tombstones
+// (one Set each) as any revoke, then the new one is added (one Add).
+func (c *CachedDB) CreateCapped(ctx context.Context, rec *Record, now time.Time, keep int) (string, []string, bool, error) {
 	c.maybePurge()
 	start := time.Now()
-	token, n, err := c.db.CreateCount(ctx, rec, now)
+	token, ended, ok, err := c.db.CreateCapped(ctx, rec, now, keep)
 	if err != nil {
-		return "", 0, err
+		return "", nil, ok, err
+	}
+	wctx := context.WithoutCancel(ctx)
+	for _, k := range ended {
+		c.tombstone(wctx, k)
 	}
 	c.fill(ctx, rec, now, start, 0)
-	return token, n, nil
+	return token, ended, ok, nil
 }
 
 // Save updates the row (one UPDATE), then the cache: one Get and one

@@ -102,39 +102,40 @@ func (b *DB) Create(ctx context.Context, rec *Record, _ time.Time) (string, erro
 	return "", fmt.Errorf("qsessions: %d session keys in a row were taken: %w", createAttempts, ErrKeyExists)
 }
 
-// CreateCount is Create that also returns how many other live sessions
-// rec's user has, or -1 when the Store cannot count in the same step
-// (then the caller asks ExcessKeys). With a CountingStore it is one round
+// CreateCapped is Create that also ends the user's oldest other live
+// sessions past the newest keep, returning their keys. ok is false when
+// the Store cannot do both in one step (then nothing was capped: the
+// caller enforces the cap itself). With a CappingStore it is one round
 // trip on Postgres (the generated Store).
-func (b *DB) CreateCount(ctx context.Context, rec *Record, now time.Time) (string, int, error) {
-	cs, ok := b.Store.(CountingStore)
+func (b *DB) CreateCapped(ctx context.Context, rec *Record, now time.Time, keep int) (token string, ended []string, ok bool, err error) {
+	cs, ok := b.Store.(CappingStore)
 	if !ok {
 		token, err := b.Create(ctx, rec, now)
-		return token, -1, err
+		return token, nil, false, err
 	}
 	for range createAttempts {
 		token, key, err := NewToken(b.Rand)
 		if err != nil {
-			return "", 0, err
+			return "", nil, true, err
 		}
 		rec.Key = key
-		n, err := cs.InsertCount(ctx, rec, now)
+		ended, err := cs.InsertCapped(ctx, rec, now, keep)
 		if errors.Is(err, ErrKeyExists) {
 			continue
 		}
 		if err != nil {
-			return "", 0, err
+			return "", nil, true, err
 		}
-		return token, n, nil
+		return token, ended, true, nil
 	}
-	return "", 0, fmt.Errorf("qsessions: %d session keys in a row were taken: %w", createAttempts, ErrKeyExists)
+	return "", nil, true, fmt.Errorf("qsessions: %d session keys in a row were taken: %w", createAttempts, ErrKeyExists)
 }
 
-// CountingCreator is a Backend whose Create can also count the user's
-// other live sessions (DB, CachedDB); the Manager uses it at login to skip
-// the per-user cap query when the user is under the cap.
-type CountingCreator interface {
-	CreateCount(ctx context.Context, rec *Record, now time.Time) (token string, others int, err error)
+// CappingCreator is a Backend whose Create can also enforce the per-user
+// cap in the same step (DB, CachedDB); the Manager uses it at login.
+// Wrappers forward it when they can.
+type CappingCreator interface {
+	CreateCapped(ctx context.Context, rec *Record, now time.Time, keep int) (token string, ended []string, ok bool, err error)
 }
 
 // Save is one UPDATE.

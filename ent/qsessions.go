@@ -31,8 +31,8 @@ type SessionStore struct {
 	getOnce sync.Once
 	get     string
 
-	insOnce       sync.Once
-	ins, insCount string // the INSERT (with its count on Postgres), the count
+	insOnce        sync.Once
+	ins, insExcess string // InsertCapped's statements (see insertSQL)
 }
 
 var _ backend.Store = (*SessionStore)(nil)
@@ -137,18 +137,19 @@ func (s *SessionStore) getSQL() string {
 	return s.get
 }
 
-// insertColumns are the columns of InsertCount's INSERT, in its order.
+// insertColumns are the columns of InsertCapped's INSERT, in its order.
 var sessionInsertColumns = []string{
 	session.FieldID, session.FieldSessionData, session.FieldExpireDate, session.FieldUserID,
 	session.FieldUserAgent, session.FieldIP, session.FieldCreatedAt, session.FieldUpdatedAt,
 	session.FieldLastActivity, session.FieldDbscKey, session.FieldDbscSecret,
 }
 
-// insertSQL returns InsertCount's statements for the client's dialect,
-// built once: on Postgres one statement that inserts and counts the user's
-// other live sessions (a data-modifying WITH; the count sees the table as
-// before the insert), elsewhere an INSERT and a COUNT.
-func (s *SessionStore) insertSQL() (ins, count string) {
+// insertSQL returns InsertCapped's statements for the client's dialect,
+// built once: on Postgres one statement that inserts and ends the user's
+// other live sessions past the newest keep (data-modifying WITHs; the
+// SELECT sees the table as before the insert), elsewhere an INSERT, a
+// SELECT of the keys past the cap and, at the cap, a DELETE.
+func (s *SessionStore) insertSQL() (ins, excess string) {
 	s.insOnce.Do(func() {
 		d := s.client.driver.Dialect()
 		b := entsql.Dialect(d)
@@ -157,32 +158,42 @@ func (s *SessionStore) insertSQL() (ins, count string) {
 			vals[i] = 0 // any non-nil value gives a placeholder (nil is inlined as NULL)
 		}
 		s.ins, _ = b.Insert(session.Table).Columns(sessionInsertColumns...).Values(vals...).Query()
-		cq := b.Select("COUNT(*)").From(entsql.Table(session.Table)).
-			Where(entsql.And(entsql.EQ(session.FieldUserID, 0), entsql.GT(session.FieldExpireDate, time.Time{})))
+		t := b.Table(session.Table)
+		sel := b.Select(t.C(session.FieldID)).From(t).
+			Where(entsql.And(entsql.EQ(t.C(session.FieldUserID), 0), entsql.GT(t.C(session.FieldExpireDate), time.Time{}),
+				entsql.NEQ(t.C(session.FieldID), ""))).
+			OrderBy(entsql.Desc(t.C(session.FieldLastActivity)), t.C(session.FieldID)).
+			Limit(maxExcessKeys).
+			Offset(0)
 		if d == "postgres" {
-			// $1..$11 are the INSERT's values; the count compares
-			// user_id with the 4th and expire_date with a 12th.
-			c, _ := cq.Query()
-			c = strings.Replace(c, "$1", "$4", 1)
-			c = strings.Replace(c, "$2", "$12", 1)
-			s.ins = "WITH ins AS (" + s.ins + " RETURNING 1) " + c
+			// $1..$11 are the INSERT's values; the SELECT compares user_id
+			// with the 4th, expire_date with a 12th, skips the new key
+			// ($1) and the newest $13.
+			q, _ := sel.Query()
+			q = strings.NewReplacer("$1", "$4", "$2", "$12", "$3", "$1").Replace(q)
+			q = strings.Replace(q, "OFFSET 0", "OFFSET $13", 1)
+			tbl, key := `"`+session.Table+`"`, `"`+session.FieldID+`"`
+			s.ins = "WITH ins AS (" + s.ins + " RETURNING 1), old AS (" + q + "), del AS (DELETE FROM " + tbl +
+				" WHERE " + key + " IN (SELECT " + key + " FROM old) RETURNING " + key + ") SELECT " + key + " FROM del"
 			return
 		}
-		s.insCount, _ = cq.Query()
+		s.insExcess, _ = sel.Query()
+		s.insExcess = strings.Replace(s.insExcess, "OFFSET 0", "OFFSET ?", 1)
 	})
-	return s.ins, s.insCount
+	return s.ins, s.insExcess
 }
 
-// InsertCount implements backend.CountingStore: it inserts rec as Insert
-// does and returns how many other live sessions rec's user has (0 for an
-// anonymous one), so a login under the per-user cap needs no other query.
-// One round trip on Postgres; an INSERT and a COUNT on the (user_id,
-// expire_date) index elsewhere. The statements are built once and bypass
+// InsertCapped implements backend.CappingStore: it inserts rec as Insert
+// does and, when its user has more than keep other live sessions, deletes
+// the oldest of them by last activity (keys only, never session_data) and
+// returns their keys; keep < 0 caps nothing. One round trip on Postgres;
+// elsewhere an INSERT and a SELECT of keys on the (user_id, expire_date)
+// index, and a DELETE at the cap. The statements are built once and bypass
 // ent's builders and hooks, as the store's own writes should.
-func (s *SessionStore) InsertCount(ctx context.Context, rec *backend.Record, now time.Time) (int, error) {
+func (s *SessionStore) InsertCapped(ctx context.Context, rec *backend.Record, now time.Time, keep int) ([]string, error) {
 	uid, err := sessionUserID(rec.UserID)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	var uidArg, ua, ip, dk any
 	if uid != nil {
@@ -200,47 +211,60 @@ func (s *SessionStore) InsertCount(ctx context.Context, rec *backend.Record, now
 	}
 	args := []any{rec.Key, sessionData(rec.Data), backend.Time(rec.ExpireDate), uidArg, ua, ip,
 		backend.Time(rec.CreatedAt), backend.Time(rec.UpdatedAt), backend.Time(rec.LastActivity), dk, secret}
-	ins, count := s.insertSQL()
-	if count == "" { // Postgres: one statement
-		n, err := s.queryInt(ctx, ins, append(args, backend.Time(now)))
+	capped := uid != nil && keep >= 0
+	ins, excess := s.insertSQL()
+	if excess == "" { // Postgres: one statement
+		skip := keep
+		if !capped {
+			skip = maxExcessKeys // no user, or no cap: nothing past it
+		}
+		keys, err := s.queryKeys(ctx, ins, append(args, backend.Time(now), skip))
 		if err != nil {
 			if sqlgraph.IsUniqueConstraintError(err) {
-				return 0, backend.ErrKeyExists
+				return nil, backend.ErrKeyExists
 			}
-			return 0, fmt.Errorf("inserting the session: %w", err)
+			return nil, fmt.Errorf("inserting the session: %w", err)
 		}
-		return n, nil
+		return keys, nil
 	}
 	if err := s.client.driver.Exec(ctx, ins, args, nil); err != nil {
 		if sqlgraph.IsUniqueConstraintError(err) {
-			return 0, backend.ErrKeyExists
+			return nil, backend.ErrKeyExists
 		}
-		return 0, fmt.Errorf("inserting the session: %w", err)
+		return nil, fmt.Errorf("inserting the session: %w", err)
 	}
-	if uid == nil {
-		return 0, nil
+	if !capped {
+		return nil, nil
 	}
-	n, err := s.queryInt(ctx, count, []any{*uid, backend.Time(now)})
-	if err != nil {
-		return 0, fmt.Errorf("counting the user's sessions: %w", err)
+	keys, err := s.queryKeys(ctx, excess, []any{*uid, backend.Time(now), rec.Key, keep})
+	if err != nil || len(keys) == 0 {
+		if err != nil {
+			err = fmt.Errorf("reading the user's session keys: %w", err)
+		}
+		return nil, err
 	}
-	return n - 1, nil // the new row is live and counted
+	if _, err := s.Delete(ctx, keys...); err != nil {
+		return nil, err
+	}
+	return keys, nil
 }
 
-// queryInt runs a query of one integer.
-func (s *SessionStore) queryInt(ctx context.Context, q string, args []any) (int, error) {
+// queryKeys runs a query of session keys.
+func (s *SessionStore) queryKeys(ctx context.Context, q string, args []any) ([]string, error) {
 	rows := &entsql.Rows{}
 	if err := s.client.driver.Query(ctx, q, args, rows); err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer rows.Close()
-	n := 0
-	if rows.Next() {
-		if err := rows.Scan(&n); err != nil {
-			return 0, err
+	var keys []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
 		}
+		keys = append(keys, k)
 	}
-	return n, rows.Err()
+	return keys, rows.Err()
 }
 
 // Insert implements backend.Store: one INSERT, never an upsert.

@@ -337,51 +337,84 @@ func testBind(s *suite) {
 }
 
 func init() {
-	cases = append(cases, testCase{name: "InsertCount", run: testInsertCount})
+	cases = append(cases, testCase{name: "InsertCapped", run: testInsertCapped})
 }
 
-// testInsertCount: a CountingStore inserts and counts the user's other live
-// sessions, in one statement on Postgres.
-func testInsertCount(s *suite) {
-	cs, ok := s.Store.(backend.CountingStore)
+// testInsertCapped: a CappingStore inserts a session and ends the user's
+// oldest other live sessions past keep, in one statement on Postgres.
+func testInsertCapped(s *suite) {
+	cs, ok := s.Store.(backend.CappingStore)
 	if !ok {
-		s.t.Skip("the store does not count at insert")
+		s.t.Skip("the store does not cap at insert")
 	}
 	uid := s.user()
-	s.live(uid)
-	s.live(uid)
+	var olds []string // oldest first
+	for i := range 3 {
+		r := s.record(uid, time.Hour)
+		r.LastActivity = s.now().Add(time.Duration(i-10) * time.Minute)
+		olds = append(olds, s.create(r))
+	}
 	s.expired(uid)
-	s.live(s.user())
-	r := s.record(uid, time.Hour)
-	_, r.Key, _ = backend.NewToken(nil)
-	s.Counter.Reset()
-	n, err := cs.InsertCount(s.ctx, r, s.now())
-	if err != nil || n != 2 {
-		s.t.Fatalf("InsertCount = %d, %v; want the user's 2 other live sessions", n, err)
+	otherUser := s.live(s.user())
+	newRec := func(u any) *backend.Record {
+		r := s.record(u, time.Hour)
+		r.LastActivity = s.now()
+		_, r.Key, _ = backend.NewToken(nil)
+		return r
 	}
-	want := 2
+	one := 2 // an INSERT and a SELECT of keys
 	if s.db.Dialect == "postgres" {
-		want = 1
+		one = 1
 	}
-	if got := s.Counter.Count(); got != want {
-		s.t.Errorf("InsertCount ran %d statements, want %d: %v", got, want, s.Counter.Queries())
+	// Under the cap (keep 3: the 3 others stay).
+	r := newRec(uid)
+	s.Counter.Reset()
+	ended, err := cs.InsertCapped(s.ctx, r, s.now(), 3)
+	if err != nil || len(ended) != 0 {
+		s.t.Fatalf("under the cap: ended %v, %v", short(ended), err)
+	}
+	if got := s.Counter.Count(); got != one {
+		s.t.Errorf("under the cap: %d statements, want %d: %v", got, one, s.Counter.Queries())
 	}
 	s.sameRecord(s.get(r.Key), r)
-	if _, err := cs.InsertCount(s.ctx, r, s.now()); !errors.Is(err, backend.ErrKeyExists) {
-		s.t.Errorf("InsertCount of a taken key: %v, want ErrKeyExists", err)
-	}
-	anon := s.record(nil, time.Hour)
-	_, anon.Key, _ = backend.NewToken(nil)
-	if n, err := cs.InsertCount(s.ctx, anon, s.now()); err != nil || n != 0 {
-		s.t.Errorf("anonymous InsertCount = %d, %v", n, err)
-	}
-	bound := s.record(uid, time.Hour)
-	_, bound.Key, _ = backend.NewToken(nil)
-	bound.DeviceKey, bound.DeviceSecret = `{"kty":"EC"}`, []byte("0123456789abcdef0123456789abcdef")
-	if _, err := cs.InsertCount(s.ctx, bound, s.now()); err != nil {
+	// At the cap (keep 2 of the 4 others): the 2 oldest go.
+	r2 := newRec(uid)
+	s.Counter.Reset()
+	ended, err = cs.InsertCapped(s.ctx, r2, s.now(), 2)
+	if err != nil {
 		s.t.Fatal(err)
 	}
-	if got := s.get(bound.Key); got.DeviceKey != bound.DeviceKey || string(got.DeviceSecret) != string(bound.DeviceSecret) {
-		s.t.Errorf("InsertCount lost the binding: %+v", got)
+	s.wantKeys("ended at the cap", ended, olds[0], olds[1])
+	want := one
+	if want > 1 {
+		want++ // the DELETE
+	}
+	if got := s.Counter.Count(); got != want {
+		s.t.Errorf("at the cap: %d statements, want %d: %v", got, want, s.Counter.Queries())
+	}
+	for _, q := range s.Counter.Queries() {
+		if strings.HasPrefix(strings.ToUpper(q.SQL), "SELECT") && strings.Contains(q.SQL, "session_data") {
+			s.t.Errorf("the cap read session_data: %s", q.SQL)
+		}
+	}
+	left, _ := s.Store.ExcessKeys(s.ctx, uid, s.now(), 0)
+	s.wantKeys("the user's live sessions", left, olds[2], r.Key, r2.Key)
+	if _, err := s.Store.Get(s.ctx, otherUser, s.now()); err != nil {
+		s.t.Errorf("another user's session went: %v", err)
+	}
+	// Taken key, anonymous, no cap, binding kept.
+	if _, err := cs.InsertCapped(s.ctx, r2, s.now(), 2); !errors.Is(err, backend.ErrKeyExists) {
+		s.t.Errorf("a taken key: %v, want ErrKeyExists", err)
+	}
+	if ended, err := cs.InsertCapped(s.ctx, newRec(nil), s.now(), 0); err != nil || len(ended) != 0 {
+		s.t.Errorf("anonymous: %v %v", ended, err)
+	}
+	b := newRec(uid)
+	b.DeviceKey, b.DeviceSecret = `{"kty":"EC"}`, []byte("0123456789abcdef0123456789abcdef")
+	if ended, err := cs.InsertCapped(s.ctx, b, s.now(), -1); err != nil || len(ended) != 0 {
+		s.t.Fatalf("no cap: %v %v", ended, err)
+	}
+	if got := s.get(b.Key); got.DeviceKey != b.DeviceKey || string(got.DeviceSecret) != string(b.DeviceSecret) {
+		s.t.Errorf("InsertCapped lost the binding: %+v", got)
 	}
 }
