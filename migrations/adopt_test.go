@@ -409,12 +409,21 @@ func TestMigrationsBaselineTrap(t *testing.T) {
 			}
 
 			// The same with qsessions' own directory on a database that
-			// has its users table only (the external check's case).
+			// has its users table only (the external check's case): a
+			// baseline at the initial file, or at any later file, covers
+			// the file that creates qsessions_session, so each is refused
+			// and nothing is written (no later file runs either).
 			db2 := fresh(t, d)
 			schemaCreate(t, db2, cloneTables([]*entschema.Table{refmigrate.UsersTable})())
-			_, err = migrations.Apply(ctx, db2.SQL, db2.Dialect, refDir(t, d), on(db2, migrations.Options{Baseline: "20261125000000"}))
-			if !errors.As(err, &se) || !strings.Contains(err.Error(), "qsessions_session") {
-				t.Fatalf("apply --baseline of the reference directory: %v", err)
+			for _, v := range versions(t, fileNames(t, refDir(t, d))) {
+				_, err = migrations.Apply(ctx, db2.SQL, db2.Dialect, refDir(t, d), on(db2, migrations.Options{Baseline: v}))
+				if !errors.As(err, &se) || !errors.Is(err, backend.ErrNoTable) || !strings.Contains(err.Error(), "refusing --baseline "+v) ||
+					se.Baseline != v || se.Creator == nil || se.Creator.Name() != initialFile {
+					t.Fatalf("apply --baseline %s of the reference directory: %v", v, err)
+				}
+				if got := tables(t, db2); !slices.Equal(got, []string{"users"}) {
+					t.Fatalf("the refused apply --baseline %s left tables %v", v, got)
+				}
 			}
 
 			// A baseline recorded with the check off: every later apply

@@ -2,6 +2,8 @@ package migrations_test
 
 import (
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -26,9 +28,39 @@ func TestMigrationsDocsQuoteCompiledCode(t *testing.T) {
 	if gen := strings.TrimSpace(read(t, "../examples/uuidapp/migrations/gen.go")); !strings.Contains(doc, gen) {
 		t.Errorf("docs/migrations.md does not quote examples/uuidapp/migrations/gen.go verbatim")
 	}
-	for _, s := range []string{"qsessions migrate adopt", "--baseline", "atlas migrate diff add_sessions", "--no-session-check", "SessionTableError", "## Adopting qsessions in an app that has a database"} {
+	for _, s := range []string{"qsessions migrate adopt", "--baseline", "atlas migrate diff add_sessions", "--no-session-check", "SessionTableError", "## Adopting qsessions in an app that has a database", "## Upgrading qsessions"} {
 		if !strings.Contains(doc, s) {
 			t.Errorf("docs/migrations.md does not mention %q", s)
+		}
+	}
+}
+
+// The "Upgrading qsessions" section quotes files of the reference
+// directories by name: each is in every directory, and one is a file after
+// the initial one, the upgrade it describes.
+func TestMigrationsDocsUpgradeFiles(t *testing.T) {
+	doc := read(t, "../docs/migrations.md")
+	_, section, ok := strings.Cut(doc, "\n## Upgrading qsessions\n")
+	if !ok {
+		t.Fatal(`docs/migrations.md has no section "Upgrading qsessions"`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	quoted := regexp.MustCompile(`[0-9]{14}_[a-z0-9_]+\.sql`).FindAllString(section, -1)
+	later := false
+	for _, name := range quoted {
+		for _, d := range []string{"postgres", "mysql", "sqlite"} {
+			if !slices.Contains(fileNames(t, localDir(t, d)), name) {
+				t.Errorf("the upgrade section quotes %s, which migrations/%s does not hold", name, d)
+			}
+		}
+		later = later || name != initialFile
+	}
+	if !later {
+		t.Errorf("the upgrade section quotes no file after %s: %v", initialFile, quoted)
+	}
+	for _, s := range []string{"go generate ./ent", "go generate ./migrations", "atlas migrate diff", "qsessions migrate apply"} {
+		if !strings.Contains(section, s) {
+			t.Errorf("the upgrade section does not mention %q", s)
 		}
 	}
 }

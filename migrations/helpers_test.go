@@ -5,11 +5,13 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"ariga.io/atlas/sql/migrate"
+	entschema "entgo.io/ent/dialect/sql/schema"
 
 	"github.com/qsessions/qsessions/dburl"
 	"github.com/qsessions/qsessions/internal/testutil"
@@ -68,6 +70,116 @@ func copyDir(t *testing.T, d string) string {
 		}
 	}
 	return dst
+}
+
+// copyDirUpTo copies the reference directory of d into a temp dir, keeping
+// only the files up to version (included), with the atlas.sum that
+// directory had: the reference directory as an earlier release shipped it.
+func copyDirUpTo(t *testing.T, d, version string) string {
+	t.Helper()
+	path := copyDir(t, d)
+	kept := 0
+	for _, name := range fileNames(t, localDir(t, path)) {
+		if v, _ := splitName(t, name); v > version {
+			if err := os.Remove(filepath.Join(path, name)); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		kept++
+	}
+	if kept == 0 {
+		t.Fatalf("the %s directory has no file up to version %s", d, version)
+	}
+	rehash(t, path)
+	return path
+}
+
+// fileNames lists the names of dir's migration files, in order.
+func fileNames(t *testing.T, dir migrate.Dir) []string {
+	t.Helper()
+	var out []string
+	for _, f := range files(t, dir) {
+		out = append(out, f.Name())
+	}
+	if len(out) == 0 {
+		t.Fatal("the directory holds no migration file")
+	}
+	return out
+}
+
+// splitName takes a file name <version>_<description>.sql apart, without
+// Atlas' help, so the tests check what the package and Atlas derive.
+func splitName(t *testing.T, name string) (version, desc string) {
+	t.Helper()
+	version, desc, ok := strings.Cut(strings.TrimSuffix(name, ".sql"), "_")
+	if !ok || !strings.HasSuffix(name, ".sql") {
+		t.Fatalf("file name %q is not <version>_<description>.sql", name)
+	}
+	return version, desc
+}
+
+// versions returns the versions of file names, in order.
+func versions(t *testing.T, names []string) []string {
+	t.Helper()
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i], _ = splitName(t, n)
+	}
+	return out
+}
+
+// dayAfter is the version after version as package gen picks it: the next
+// midnight (the reference directories' versions are midnights). A test's
+// own file gets a version after the reference directory's last one, so it
+// does not collide with a file a later release adds.
+func dayAfter(t *testing.T, version string) string {
+	t.Helper()
+	v, err := time.Parse("20060102150405", version)
+	if err != nil {
+		t.Fatalf("version %q: %v", version, err)
+	}
+	return v.Truncate(24 * time.Hour).Add(24 * time.Hour).Format("20060102150405")
+}
+
+// initialVersion and initialFile are the reference directories' first
+// file, the whole schema of the release before the device-binding and
+// events file (20261126000000_add_device_binding_and_events.sql).
+const (
+	initialVersion = "20261125000000"
+	initialFile    = initialVersion + "_initial.sql"
+	eventsFile     = "20261126000000_add_device_binding_and_events.sql"
+)
+
+// initialTables are copies of tables (qsessions' or an app's, with
+// entschema's mixins) as they were when initialFile was generated: without
+// qsessions_event and without qsessions_session's dbsc_key and dbsc_secret,
+// which eventsFile adds.
+func initialTables(tables []*entschema.Table) []*entschema.Table {
+	var out []*entschema.Table
+	for _, tb := range cloneTables(tables)() {
+		switch tb.Name {
+		case "qsessions_event":
+			continue
+		case "qsessions_session":
+			tb.Columns = slices.DeleteFunc(tb.Columns, func(c *entschema.Column) bool {
+				return c.Name == "dbsc_key" || c.Name == "dbsc_secret"
+			})
+		}
+		out = append(out, tb)
+	}
+	return out
+}
+
+// tableNames are the names of tables and the revision table, sorted: the
+// tables a database migrated to exactly those tables holds.
+func tableNames(tables []*entschema.Table) []string {
+	out := []string{migrations.RevisionTable}
+	for _, tb := range tables {
+		out = append(out, tb.Name)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func localDir(t *testing.T, path string) *migrate.LocalDir {

@@ -63,21 +63,109 @@ func assertNoDrift(t *testing.T, db *dburl.DB, tables []*entschema.Table) {
 	t.Fatalf("the applied directory differs from ent's schema; ent would run:\n%s", b.String())
 }
 
-// Drift: on a clean database, the directory gives exactly ent's schema.
+// Drift: on a clean database, the directory (every file, in order) gives
+// exactly ent's schema.
 func TestMigrationsDrift(t *testing.T) {
 	for _, d := range testutil.AllDialects {
 		t.Run(d, func(t *testing.T) {
 			db := fresh(t, d)
-			res := apply(t, db, refDir(t, d), migrations.Options{})
-			if want := []string{"20261125000000_initial.sql"}; !slices.Equal(res.Applied, want) {
-				t.Fatalf("applied %v, want %v", res.Applied, want)
+			dir := refDir(t, d)
+			res := apply(t, db, dir, migrations.Options{})
+			if want := fileNames(t, dir); !slices.Equal(res.Applied, want) {
+				t.Fatalf("applied %v, want every file of the directory: %v", res.Applied, want)
 			}
 			assertNoDrift(t, db, refmigrate.Tables)
-			if got, want := tables(t, db), []string{migrations.RevisionTable, "qsessions_session", "users"}; !slices.Equal(got, want) {
+			if got, want := tables(t, db), tableNames(refmigrate.Tables); !slices.Equal(got, want) {
 				t.Fatalf("tables %v, want %v", got, want)
 			}
 		})
 	}
+}
+
+// Upgrading qsessions (docs/migrations.md, "Upgrading qsessions"): a
+// database migrated by the previous release, whose directory ended with
+// the initial file, gets the newer files alone from the current directory
+// and ends with ent's current schema; its sessions stay.
+func TestMigrationsUpgradeFromInitial(t *testing.T) {
+	for _, d := range testutil.AllDialects {
+		t.Run(d, func(t *testing.T) {
+			db := fresh(t, d)
+			// The previous release: its directory is the initial file.
+			old := localDir(t, copyDirUpTo(t, d, initialVersion))
+			if got := fileNames(t, old); !slices.Equal(got, []string{initialFile}) {
+				t.Fatalf("the previous release's directory holds %v", got)
+			}
+			if res := apply(t, db, old, migrations.Options{}); !slices.Equal(res.Applied, []string{initialFile}) {
+				t.Fatalf("applying the previous release: %+v", res)
+			}
+			prev := initialTables(refmigrate.Tables)
+			assertNoDrift(t, db, prev) // it is that release's schema
+			if got, want := tables(t, db), tableNames(prev); !slices.Equal(got, want) {
+				t.Fatalf("tables of the previous release %v, want %v", got, want)
+			}
+			exec1(t, db, "INSERT INTO users (username, is_admin) VALUES ('ann', false)")
+			exec1(t, db, "INSERT INTO qsessions_session (session_key, session_data, expire_date, created_at, updated_at, last_activity, user_id) VALUES "+
+				"('k1', "+ph(d, 1)+", "+ph(d, 2)+", "+ph(d, 3)+", "+ph(d, 4)+", "+ph(d, 5)+", 1)",
+				[]byte("{}"), time.Now().Add(time.Hour).UTC(), time.Now().UTC(), time.Now().UTC(), time.Now().UTC())
+
+			// The current release's directory: the status names the newer
+			// files as pending.
+			dir := refDir(t, d)
+			names := fileNames(t, dir)
+			if len(names) < 2 || names[0] != initialFile || !slices.Contains(names, eventsFile) {
+				t.Fatalf("the reference directory holds %v; want %s first and %s", names, initialFile, eventsFile)
+			}
+			newer := names[1:]
+			st, err := migrations.ReadStatus(ctx, db.SQL, db.Dialect, dir, on(db, migrations.Options{}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pending []string
+			for _, f := range st.Pending {
+				pending = append(pending, f.Name())
+			}
+			if st.OK() || st.Current != initialVersion || len(st.Applied) != 1 || !slices.Equal(pending, newer) {
+				t.Fatalf("status of the previous release's database: %+v (pending %v, want %v)", st, pending, newer)
+			}
+
+			var log strings.Builder
+			res := apply(t, db, dir, migrations.Options{Log: &log})
+			if !slices.Equal(res.Applied, newer) || res.From != initialVersion || res.To != versions(t, names)[len(names)-1] {
+				t.Fatalf("upgrade applied %+v, want %v from %s", res, newer, initialVersion)
+			}
+			if strings.Contains(log.String(), "migrating version "+initialVersion) {
+				t.Errorf("the upgrade ran the initial file again:\n%s", log.String())
+			}
+			assertNoDrift(t, db, refmigrate.Tables)
+			if got, want := tables(t, db), tableNames(refmigrate.Tables); !slices.Equal(got, want) {
+				t.Fatalf("tables after the upgrade %v, want %v", got, want)
+			}
+			revs := readRevisions(t, db.SQL, migrations.RevisionTable)
+			if got := revVersions(revs); !slices.Equal(got, versions(t, names)) {
+				t.Fatalf("revisions after the upgrade %v, want %v", got, versions(t, names))
+			}
+			// The session of the previous release is still there; the new
+			// nullable columns are NULL in it.
+			var key string
+			var dbscKey any
+			if err := db.SQL.QueryRow("SELECT session_key, dbsc_key FROM qsessions_session WHERE user_id = 1").Scan(&key, &dbscKey); err != nil || key != "k1" || dbscKey != nil {
+				t.Fatalf("the session after the upgrade: %q, dbsc_key %v, %v", key, dbscKey, err)
+			}
+			st, err = migrations.ReadStatus(ctx, db.SQL, db.Dialect, dir, on(db, migrations.Options{}))
+			if err != nil || !st.OK() || len(st.Applied) != len(names) || st.SessionTable != migrations.SessionOK {
+				t.Fatalf("status after the upgrade: %+v, %v", st, err)
+			}
+		})
+	}
+}
+
+// revVersions are the versions of revision rows, in their order.
+func revVersions(revs []revRow) []string {
+	out := make([]string, len(revs))
+	for i, r := range revs {
+		out[i] = r.Version
+	}
+	return out
 }
 
 // The uuidapp example's directories hold the same way for its schema.
@@ -182,39 +270,51 @@ func TestMigrationsGoldenRevisions(t *testing.T) {
 			}
 			checkColumnTypes(t, db)
 
+			// One row per file of the directory, in order, each with the
+			// CLI's values for that file.
 			revs := readRevisions(t, db.SQL, migrations.RevisionTable)
-			if len(revs) != 1 {
-				t.Fatalf("%d revision rows, want 1: %+v", len(revs), revs)
+			fs := files(t, dir)
+			if len(revs) != len(fs) {
+				t.Fatalf("%d revision rows for %d files: %+v", len(revs), len(fs), revs)
 			}
-			r := revs[0]
-			f := files(t, dir)[0]
+			if revs[0].Version != initialVersion || revs[0].Description != "initial" {
+				t.Errorf("first row: version %q description %q, want %s initial", revs[0].Version, revs[0].Description, initialVersion)
+			}
 			sum, _ := dir.Checksum()
-			hash, _ := sum.SumByName(f.Name())
-			n := len(stmts(t, f))
-			switch {
-			case r.Version != "20261125000000" || r.Description != "initial":
-				t.Errorf("version %q description %q", r.Version, r.Description)
-			case r.Type != int64(migrate.RevisionTypeExecute):
-				t.Errorf("type %d, want 2 (executed)", r.Type)
-			case r.Applied != n || r.Total != n:
-				t.Errorf("applied %d total %d, want %d of %d", r.Applied, r.Total, n, n)
-			case r.ExecutedAt.Before(before) || r.ExecutedAt.After(after):
-				t.Errorf("executed_at %v not within [%v, %v]", r.ExecutedAt, before, after)
-			case r.ExecutionTime < 0 || time.Duration(r.ExecutionTime) > time.Minute:
-				t.Errorf("execution_time %d ns", r.ExecutionTime)
-			case !r.Error.Valid || r.Error.String != "" || !r.ErrorStmt.Valid || r.ErrorStmt.String != "":
-				// The CLI writes empty strings, not NULLs.
-				t.Errorf("error %+v error_stmt %+v, want empty strings", r.Error, r.ErrorStmt)
-			case strings.HasPrefix(r.Hash, "h1:") || r.Hash != hash || len(r.Hash) != 44:
-				t.Errorf("hash %q, want %q (atlas.sum's, without h1:)", r.Hash, hash)
-			case !r.PartialHashes.Valid || r.PartialHashes.String != "null":
-				t.Errorf("partial_hashes %+v, want JSON null", r.PartialHashes)
-			case r.OperatorVersion != "qsessions test":
-				t.Errorf("operator_version %q", r.OperatorVersion)
+			sumText := string(must(readSum(dir)))
+			for i, f := range fs {
+				r := revs[i]
+				version, desc := splitName(t, f.Name())
+				hash, _ := sum.SumByName(f.Name())
+				n := len(stmts(t, f))
+				switch {
+				case r.Version != version || r.Description != desc:
+					t.Errorf("%s: version %q description %q", f.Name(), r.Version, r.Description)
+				case r.Type != int64(migrate.RevisionTypeExecute):
+					t.Errorf("%s: type %d, want 2 (executed)", f.Name(), r.Type)
+				case r.Applied != n || r.Total != n:
+					t.Errorf("%s: applied %d total %d, want %d of %d", f.Name(), r.Applied, r.Total, n, n)
+				case r.ExecutedAt.Before(before) || r.ExecutedAt.After(after):
+					t.Errorf("%s: executed_at %v not within [%v, %v]", f.Name(), r.ExecutedAt, before, after)
+				case r.ExecutionTime < 0 || time.Duration(r.ExecutionTime) > time.Minute:
+					t.Errorf("%s: execution_time %d ns", f.Name(), r.ExecutionTime)
+				case !r.Error.Valid || r.Error.String != "" || !r.ErrorStmt.Valid || r.ErrorStmt.String != "":
+					// The CLI writes empty strings, not NULLs.
+					t.Errorf("%s: error %+v error_stmt %+v, want empty strings", f.Name(), r.Error, r.ErrorStmt)
+				case strings.HasPrefix(r.Hash, "h1:") || r.Hash != hash || len(r.Hash) != 44:
+					t.Errorf("%s: hash %q, want %q (atlas.sum's, without h1:)", f.Name(), r.Hash, hash)
+				case !r.PartialHashes.Valid || r.PartialHashes.String != "null":
+					t.Errorf("%s: partial_hashes %+v, want JSON null", f.Name(), r.PartialHashes)
+				case r.OperatorVersion != "qsessions test":
+					t.Errorf("%s: operator_version %q", f.Name(), r.OperatorVersion)
+				}
+				// The revision for the file is the atlas.sum line's hash.
+				if !strings.Contains(sumText, f.Name()+" h1:"+r.Hash) {
+					t.Errorf("atlas.sum has no line %q", f.Name()+" h1:"+r.Hash)
+				}
 			}
-			// The revision for the file is the atlas.sum line's hash.
-			if !strings.Contains(string(must(readSum(dir))), f.Name()+" h1:"+r.Hash) {
-				t.Errorf("atlas.sum has no line %q", f.Name()+" h1:"+r.Hash)
+			if t.Failed() {
+				t.FailNow()
 			}
 			// The cloud-identifier row the CLI may write is not a revision.
 			if _, err := db.SQL.Exec("INSERT INTO " + migrations.RevisionTable +
@@ -225,7 +325,7 @@ func TestMigrationsGoldenRevisions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(st.Applied) != 1 || st.Current != "20261125000000" || !st.OK() {
+			if len(st.Applied) != len(fs) || st.Current != revs[len(revs)-1].Version || !st.OK() {
 				t.Fatalf("status with a cloud identifier row: %+v", st)
 			}
 			if res := apply(t, db, dir, migrations.Options{}); len(res.Applied) != 0 {
@@ -234,8 +334,10 @@ func TestMigrationsGoldenRevisions(t *testing.T) {
 			// The default operator version names qsessions.
 			db2 := fresh(t, d)
 			apply(t, db2, dir, migrations.Options{})
-			if v := readRevisions(t, db2.SQL, migrations.RevisionTable)[0].OperatorVersion; !strings.HasPrefix(v, "qsessions ") {
-				t.Errorf("default operator_version %q", v)
+			for _, r := range readRevisions(t, db2.SQL, migrations.RevisionTable) {
+				if !strings.HasPrefix(r.OperatorVersion, "qsessions ") {
+					t.Errorf("%s: default operator_version %q", r.Version, r.OperatorVersion)
+				}
 			}
 		})
 	}
@@ -364,19 +466,26 @@ func extraTable() *entschema.Table {
 }
 
 // Applying twice is a no-op; status lists applied and pending versions; a
-// second migration (generated into a copy) is applied alone.
+// new migration (generated into a copy) is applied alone.
 func TestMigrationsIncremental(t *testing.T) {
 	for _, d := range testutil.AllDialects {
 		t.Run(d, func(t *testing.T) {
 			db := fresh(t, d)
 			path := copyDir(t, d)
+			names := fileNames(t, localDir(t, path))
+			vs := versions(t, names)
+			last := vs[len(vs)-1]
 
 			st, err := migrations.ReadStatus(ctx, db.SQL, db.Dialect, localDir(t, path), on(db, migrations.Options{}))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.OK() || len(st.Pending) != 1 || st.Pending[0].Version() != "20261125000000" || st.Current != "" {
-				t.Fatalf("status before any apply: %+v", st)
+			var pending []string
+			for _, f := range st.Pending {
+				pending = append(pending, f.Name())
+			}
+			if st.OK() || !slices.Equal(pending, names) || st.Current != "" {
+				t.Fatalf("status before any apply: %+v (pending %v, want %v)", st, pending, names)
 			}
 			if got := tables(t, db); len(got) != 0 {
 				t.Fatalf("status created tables: %v", got)
@@ -384,22 +493,24 @@ func TestMigrationsIncremental(t *testing.T) {
 
 			var log strings.Builder
 			res := apply(t, db, localDir(t, path), migrations.Options{Log: &log})
-			if res.From != "" || res.To != "20261125000000" || len(res.Applied) != 1 || res.Statements == 0 {
+			if res.From != "" || res.To != last || !slices.Equal(res.Applied, names) || res.Statements == 0 {
 				t.Fatalf("first apply: %+v", res)
 			}
-			if !strings.Contains(log.String(), "migrating version 20261125000000") {
-				t.Errorf("log:\n%s", log.String())
+			for _, v := range vs {
+				if !strings.Contains(log.String(), "migrating version "+v) {
+					t.Errorf("log lacks version %s:\n%s", v, log.String())
+				}
 			}
 			log.Reset()
 			res = apply(t, db, localDir(t, path), migrations.Options{Log: &log})
-			if len(res.Applied) != 0 || res.From != "20261125000000" || res.To != "20261125000000" {
+			if len(res.Applied) != 0 || res.From != last || res.To != last {
 				t.Fatalf("second apply: %+v", res)
 			}
 			if !strings.Contains(log.String(), "No migration files to execute") {
 				t.Errorf("log of a no-op:\n%s", log.String())
 			}
-			if n := len(readRevisions(t, db.SQL, migrations.RevisionTable)); n != 1 {
-				t.Fatalf("%d revision rows after two applies", n)
+			if got := revVersions(readRevisions(t, db.SQL, migrations.RevisionTable)); !slices.Equal(got, vs) {
+				t.Fatalf("revision rows after two applies: %v, want %v", got, vs)
 			}
 
 			// Nothing changed: the generator writes nothing.
@@ -408,13 +519,15 @@ func TestMigrationsIncremental(t *testing.T) {
 			if err != nil || name != "" {
 				t.Fatalf("generating an unchanged schema: %q, %v", name, err)
 			}
-			// A schema change: the generator writes the next version.
+			// A schema change: the generator writes the next version, the
+			// day after the directory's last file.
+			next := dayAfter(t, last)
 			cfg.Tables = append(slices.Clone(refmigrate.Tables), extraTable())
 			if name, err = gen.GenerateDialect(ctx, d, path, cfg); err != nil {
 				t.Fatal(err)
 			}
-			if name != "20261126000000_changes.sql" {
-				t.Fatalf("generated %q, want 20261126000000_changes.sql", name)
+			if name != next+"_changes.sql" {
+				t.Fatalf("generated %q, want %s_changes.sql", name, next)
 			}
 			if err := migrate.Validate(localDir(t, path)); err != nil {
 				t.Fatalf("generated directory: %v", err)
@@ -424,36 +537,41 @@ func TestMigrationsIncremental(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.OK() || st.Current != "20261125000000" || len(st.Applied) != 1 || len(st.Pending) != 1 || st.Pending[0].Version() != "20261126000000" {
+			if st.OK() || st.Current != last || len(st.Applied) != len(names) || len(st.Pending) != 1 || st.Pending[0].Version() != next {
 				t.Fatalf("status with a new file: %+v", st)
 			}
 			var out strings.Builder
 			if err := st.Write(&out); err != nil {
 				t.Fatal(err)
 			}
-			for _, s := range []string{"Migration Status: PENDING", "Current Version: 20261125000000", "Next Version:    20261126000000", "Pending Files:   1", "20261125000000  initial", "20261126000000  changes"} {
+			want := []string{"Migration Status: PENDING", "Current Version: " + last, "Next Version:    " + next, "Pending Files:   1", next + "  changes"}
+			for _, n := range names {
+				v, desc := splitName(t, n)
+				want = append(want, v+"  "+desc)
+			}
+			for _, s := range want {
 				if !strings.Contains(out.String(), s) {
 					t.Errorf("status output lacks %q:\n%s", s, out.String())
 				}
 			}
 
 			res = apply(t, db, localDir(t, path), migrations.Options{})
-			if !slices.Equal(res.Applied, []string{"20261126000000_changes.sql"}) || res.From != "20261125000000" || res.To != "20261126000000" {
-				t.Fatalf("apply of the second file: %+v", res)
+			if !slices.Equal(res.Applied, []string{next + "_changes.sql"}) || res.From != last || res.To != next {
+				t.Fatalf("apply of the new file: %+v", res)
 			}
 			if !hasTable(t, db, "qs_extra") {
 				t.Fatal("qs_extra was not created")
 			}
 			revs := readRevisions(t, db.SQL, migrations.RevisionTable)
-			if len(revs) != 2 || revs[1].Version != "20261126000000" || revs[1].Description != "changes" || revs[1].Applied != revs[1].Total {
-				t.Fatalf("revisions after the second file: %+v", revs)
+			if r := revs[len(revs)-1]; !slices.Equal(revVersions(revs), append(slices.Clone(vs), next)) || r.Description != "changes" || r.Applied != r.Total {
+				t.Fatalf("revisions after the new file: %+v", revs)
 			}
 			assertNoDrift(t, db, cfg.Tables)
 			st, err = migrations.ReadStatus(ctx, db.SQL, db.Dialect, localDir(t, path), on(db, migrations.Options{}))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !st.OK() || st.Current != "20261126000000" || len(st.Applied) != 2 {
+			if !st.OK() || st.Current != next || len(st.Applied) != len(names)+1 {
 				t.Fatalf("final status: %+v", st)
 			}
 		})
@@ -497,7 +615,7 @@ func holdLock(t *testing.T, db *dburl.DB) func() {
 }
 
 // Two appliers at once: one applies, the other waits or reports the lock;
-// the schema is applied once.
+// each file of the directory is applied exactly once.
 func TestMigrationsConcurrent(t *testing.T) {
 	for _, d := range testutil.AllDialects {
 		t.Run(d, func(t *testing.T) {
@@ -558,28 +676,34 @@ func TestMigrationsConcurrent(t *testing.T) {
 				}()
 			}
 			wg.Wait()
-			applied := 0
+			names := fileNames(t, refDir(t, d))
+			times := map[string]int{}
 			for i := range 2 {
 				switch {
 				case errs[i] == nil:
-					applied += len(results[i].Applied)
+					for _, n := range results[i].Applied {
+						times[n]++
+					}
 				case errors.Is(errs[i], migrations.ErrLocked):
 				default:
 					t.Fatalf("applier %d: %v", i, errs[i])
 				}
 			}
-			if applied != 1 {
-				t.Fatalf("the file was applied %d times", applied)
+			for _, n := range names {
+				if times[n] != 1 {
+					t.Errorf("%s was applied %d times", n, times[n])
+				}
 			}
-			if n := len(readRevisions(t, db2.SQL, migrations.RevisionTable)); n != 1 {
-				t.Fatalf("%d revision rows", n)
+			if len(times) != len(names) {
+				t.Errorf("applied %v, want each of %v once", times, names)
+			}
+			if got, want := revVersions(readRevisions(t, db2.SQL, migrations.RevisionTable)), versions(t, names); !slices.Equal(got, want) {
+				t.Fatalf("revision rows %v, want %v", got, want)
 			}
 			assertNoDrift(t, db2, refmigrate.Tables)
 		})
 	}
 }
-
-const brokenFile = "20261126000000_broken.sql"
 
 // A failing file: nothing of it stays where DDL is transactional (Postgres,
 // SQLite), and no revision row; on MariaDB the revision row records the
@@ -589,6 +713,11 @@ func TestMigrationsFailingFile(t *testing.T) {
 		t.Run(d, func(t *testing.T) {
 			db := fresh(t, d)
 			path := copyDir(t, d)
+			ref := fileNames(t, localDir(t, path))
+			refVersions := versions(t, ref)
+			// The broken file comes after the reference files.
+			brokenVersion := dayAfter(t, refVersions[len(refVersions)-1])
+			brokenFile := brokenVersion + "_broken.sql"
 			const (
 				first  = "CREATE TABLE broken_a (id integer NOT NULL)"
 				failed = "INSERT INTO missing_table (id) VALUES (1)"
@@ -606,8 +735,8 @@ func TestMigrationsFailingFile(t *testing.T) {
 					t.Errorf("error %q does not mention %q", err, s)
 				}
 			}
-			if !slices.Equal(res.Applied, []string{"20261125000000_initial.sql"}) {
-				t.Errorf("applied %v before the failure", res.Applied)
+			if !slices.Equal(res.Applied, ref) {
+				t.Errorf("applied %v before the failure, want %v", res.Applied, ref)
 			}
 			revs := readRevisions(t, db.SQL, migrations.RevisionTable)
 			if d == testutil.MySQL {
@@ -616,15 +745,15 @@ func TestMigrationsFailingFile(t *testing.T) {
 				if !hasTable(t, db, "broken_a") {
 					t.Fatal("broken_a missing on MariaDB")
 				}
-				if len(revs) != 2 {
+				if !slices.Equal(revVersions(revs), append(slices.Clone(refVersions), brokenVersion)) {
 					t.Fatalf("revisions %+v", revs)
 				}
-				r := revs[1]
+				r := revs[len(revs)-1]
 				var partial []string
 				if err := json.Unmarshal([]byte(r.PartialHashes.String), &partial); err != nil {
 					t.Fatalf("partial_hashes %q: %v", r.PartialHashes.String, err)
 				}
-				if r.Version != "20261126000000" || r.Applied != 1 || r.Total != 2 || strings.TrimSuffix(r.ErrorStmt.String, ";") != failed ||
+				if r.Version != brokenVersion || r.Applied != 1 || r.Total != 2 || strings.TrimSuffix(r.ErrorStmt.String, ";") != failed ||
 					!strings.Contains(r.Error.String, "missing_table") || len(partial) != 1 || !strings.HasPrefix(partial[0], "h1:") {
 					t.Fatalf("revision of the failed file: %+v", r)
 				}
@@ -632,15 +761,15 @@ func TestMigrationsFailingFile(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if st.OK() || strings.TrimSuffix(st.ErrorStmt, ";") != failed || len(st.Pending) != 1 || st.Pending[0].Version() != "20261126000000" {
+				if st.OK() || strings.TrimSuffix(st.ErrorStmt, ";") != failed || len(st.Pending) != 1 || st.Pending[0].Version() != brokenVersion {
 					t.Fatalf("status after the failure: %+v", st)
 				}
 			} else {
 				if hasTable(t, db, "broken_a") {
 					t.Fatal("the failed file's first statement stayed applied")
 				}
-				if len(revs) != 1 || revs[0].Version != "20261125000000" {
-					t.Fatalf("revisions after the failure: %+v", revs)
+				if !slices.Equal(revVersions(revs), refVersions) {
+					t.Fatalf("revisions after the failure: %+v, want %v", revs, refVersions)
 				}
 			}
 
@@ -655,7 +784,7 @@ func TestMigrationsFailingFile(t *testing.T) {
 				t.Fatalf("tables after the fix: %v", tables(t, db))
 			}
 			revs = readRevisions(t, db.SQL, migrations.RevisionTable)
-			if r := revs[len(revs)-1]; len(revs) != 2 || r.Applied != 2 || r.Total != 2 || r.Error.String != "" || r.PartialHashes.String != "null" {
+			if r := revs[len(revs)-1]; !slices.Equal(revVersions(revs), append(slices.Clone(refVersions), brokenVersion)) || r.Applied != 2 || r.Total != 2 || r.Error.String != "" || r.PartialHashes.String != "null" {
 				t.Fatalf("revisions after the fix: %+v", revs)
 			}
 		})
@@ -683,7 +812,7 @@ func TestMigrationsDirtyDatabase(t *testing.T) {
 				t.Fatal("a refused apply created tables")
 			}
 			res := apply(t, db, refDir(t, d), migrations.Options{AllowDirty: true})
-			if len(res.Applied) != 1 || !hasTable(t, db, "qsessions_session") || !hasTable(t, db, "orders") {
+			if !slices.Equal(res.Applied, fileNames(t, refDir(t, d))) || !hasTable(t, db, "qsessions_session") || !hasTable(t, db, "orders") {
 				t.Fatalf("apply with AllowDirty: %+v, tables %v", res, tables(t, db))
 			}
 			// Once a revision exists the flag is no longer needed.
@@ -727,36 +856,46 @@ func TestMigrationsOptions(t *testing.T) {
 	for _, d := range testutil.AllDialects {
 		t.Run(d, func(t *testing.T) {
 			path := copyDir(t, d)
-			writeFile(t, path, "20261126000000_second.sql", "CREATE TABLE second_t (id integer NOT NULL);\n")
-			writeFile(t, path, "20261127000000_third.sql", "-- atlas:txmode none\n\nCREATE TABLE third_t (id integer NOT NULL);\n")
+			ref := fileNames(t, localDir(t, path))
+			refVersions := versions(t, ref)
+			// Two files of the test's own after the reference files.
+			secondV := dayAfter(t, refVersions[len(refVersions)-1])
+			thirdV := dayAfter(t, secondV)
+			second, third := secondV+"_second.sql", thirdV+"_third.sql"
+			writeFile(t, path, second, "CREATE TABLE second_t (id integer NOT NULL);\n")
+			writeFile(t, path, third, "-- atlas:txmode none\n\nCREATE TABLE third_t (id integer NOT NULL);\n")
 			rehash(t, path)
 
+			// Amount: the reference files and the second, not the third.
 			db := fresh(t, d)
-			res := apply(t, db, localDir(t, path), migrations.Options{Amount: 2})
-			if len(res.Applied) != 2 || res.To != "20261126000000" {
-				t.Fatalf("Amount 2: %+v", res)
+			res := apply(t, db, localDir(t, path), migrations.Options{Amount: len(ref) + 1})
+			if !slices.Equal(res.Applied, append(slices.Clone(ref), second)) || res.To != secondV || hasTable(t, db, "third_t") {
+				t.Fatalf("Amount %d: %+v", len(ref)+1, res)
 			}
 			res = apply(t, db, localDir(t, path), migrations.Options{})
-			if !slices.Equal(res.Applied, []string{"20261127000000_third.sql"}) || !hasTable(t, db, "third_t") {
+			if !slices.Equal(res.Applied, []string{third}) || !hasTable(t, db, "third_t") {
 				t.Fatalf("txmode none file: %+v", res)
 			}
 
-			// A database that already has the initial schema: baseline it.
+			// A database that already has the reference schema (every
+			// reference file) but no revisions: baseline it at the last
+			// reference version.
 			db2 := fresh(t, d)
 			apply(t, db2, refDir(t, d), migrations.Options{})
 			if _, err := db2.SQL.Exec("DROP TABLE " + migrations.RevisionTable); err != nil {
 				t.Fatal(err)
 			}
-			res = apply(t, db2, localDir(t, path), migrations.Options{Baseline: "20261125000000", TxMode: migrations.TxModeAll, Amount: 1})
-			if !slices.Equal(res.Applied, []string{"20261126000000_second.sql"}) {
+			baseline := refVersions[len(refVersions)-1]
+			res = apply(t, db2, localDir(t, path), migrations.Options{Baseline: baseline, TxMode: migrations.TxModeAll, Amount: 1})
+			if !slices.Equal(res.Applied, []string{second}) {
 				t.Fatalf("after baseline: %+v", res)
 			}
 			revs := readRevisions(t, db2.SQL, migrations.RevisionTable)
-			if len(revs) != 2 || revs[0].Type != int64(migrate.RevisionTypeBaseline) || revs[0].Version != "20261125000000" {
+			if len(revs) != 2 || revs[0].Type != int64(migrate.RevisionTypeBaseline) || revs[0].Version != baseline || revs[1].Version != secondV {
 				t.Fatalf("revisions after baseline: %+v", revs)
 			}
 			// A file's txmode none conflicts with TxModeAll, as in the CLI.
-			if _, err := migrations.Apply(ctx, db2.SQL, db2.Dialect, localDir(t, path), on(db2, migrations.Options{TxMode: migrations.TxModeAll})); err == nil || !strings.Contains(err.Error(), "20261127000000_third.sql") {
+			if _, err := migrations.Apply(ctx, db2.SQL, db2.Dialect, localDir(t, path), on(db2, migrations.Options{TxMode: migrations.TxModeAll})); err == nil || !strings.Contains(err.Error(), third) {
 				t.Fatalf("txmode none under TxModeAll: %v", err)
 			}
 			if hasTable(t, db2, "third_t") {
@@ -797,10 +936,12 @@ func TestMigrationsRevisionsSchema(t *testing.T) {
 	}
 
 	// No schema in the URL: the table goes to atlas_schema_revisions.
+	names := fileNames(t, refDir(t, "postgres"))
+	last, _ := splitName(t, names[len(names)-1])
 	realm := open(realmURL)
 	apply(t, realm, refDir(t, "postgres"), migrations.Options{})
-	if n := len(readRevisions(t, realm.SQL, `"atlas_schema_revisions"."atlas_schema_revisions"`)); n != 1 {
-		t.Fatalf("%d rows in atlas_schema_revisions.atlas_schema_revisions", n)
+	if n := len(readRevisions(t, realm.SQL, `"atlas_schema_revisions"."atlas_schema_revisions"`)); n != len(names) {
+		t.Fatalf("%d rows in atlas_schema_revisions.atlas_schema_revisions, want %d", n, len(names))
 	}
 	// A URL bound to public now finds no table there but one in the old
 	// default schema: ambiguous, as with the CLI.
@@ -811,7 +952,7 @@ func TestMigrationsRevisionsSchema(t *testing.T) {
 	}
 	// Naming the schema resolves it: nothing pending.
 	res := apply(t, public, refDir(t, "postgres"), migrations.Options{RevisionsSchema: migrations.DefaultRevisionsSchema})
-	if len(res.Applied) != 0 || res.From != "20261125000000" {
+	if len(res.Applied) != 0 || res.From != last {
 		t.Fatalf("with RevisionsSchema: %+v", res)
 	}
 	st, err := migrations.ReadStatus(ctx, public.SQL, public.Dialect, refDir(t, "postgres"), on(public, migrations.Options{RevisionsSchema: migrations.DefaultRevisionsSchema}))
@@ -827,19 +968,20 @@ func TestMigrationsRevisionsSchema(t *testing.T) {
 	u.RawQuery = q.Encode()
 	app := open(u.String())
 	res = apply(t, app, refDir(t, "postgres"), migrations.Options{RevisionsSchema: "qs_revs"})
-	if len(res.Applied) != 1 {
+	if !slices.Equal(res.Applied, names) {
 		t.Fatalf("apply into schema app: %+v", res)
 	}
 	if !hasTable(t, app, "qsessions_session") || hasTable(t, app, migrations.RevisionTable) {
 		t.Fatalf("tables of schema app: %v", tables(t, app))
 	}
-	if n := len(readRevisions(t, app.SQL, `"qs_revs"."atlas_schema_revisions"`)); n != 1 {
-		t.Fatalf("%d rows in qs_revs.atlas_schema_revisions", n)
+	if n := len(readRevisions(t, app.SQL, `"qs_revs"."atlas_schema_revisions"`)); n != len(names) {
+		t.Fatalf("%d rows in qs_revs.atlas_schema_revisions, want %d", n, len(names))
 	}
 }
 
-// The generator reproduces the committed directories byte for byte and
-// writes nothing when run again.
+// The generator reproduces the committed directories byte for byte, file
+// after file, each from the schema of its release, and writes nothing
+// when run again. A new committed file needs its step here.
 func TestMigrationsGenerateReproduces(t *testing.T) {
 	for _, d := range testutil.AllDialects {
 		t.Run(d, func(t *testing.T) {
@@ -852,26 +994,38 @@ func TestMigrationsGenerateReproduces(t *testing.T) {
 				{name, refmigrate.Tables},
 				{filepath.Join("..", "examples", "uuidapp", "migrations", name), uuidmigrate.Tables},
 			} {
+				// Each committed file, with the schema it was generated
+				// from and the -name it was generated with ("" for the
+				// default, initial).
+				steps := []struct {
+					file, name string
+					tables     []*entschema.Table
+				}{
+					{initialFile, "", initialTables(c.tables)},
+					{eventsFile, "add_device_binding_and_events", c.tables},
+				}
+				var want []string
+				for _, s := range steps {
+					want = append(want, s.file)
+				}
+				if got := fileNames(t, localDir(t, c.committed)); !slices.Equal(got, want) {
+					t.Fatalf("%s holds %v; this test reproduces %v: add the new file's step", c.committed, got, want)
+				}
 				tmp := t.TempDir()
-				wrote, err := gen.GenerateDialect(ctx, d, tmp, gen.Config{Tables: c.tables})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if wrote != "20261125000000_initial.sql" {
-					t.Fatalf("wrote %q", wrote)
-				}
-				for _, f := range []string{wrote, migrate.HashFileName} {
-					got, err := os.ReadFile(filepath.Join(tmp, f))
+				for _, s := range steps {
+					wrote, err := gen.GenerateDialect(ctx, d, tmp, gen.Config{Tables: s.tables, Name: s.name})
 					if err != nil {
 						t.Fatal(err)
 					}
-					want, err := os.ReadFile(filepath.Join(c.committed, f))
-					if err != nil {
-						t.Fatal(err)
+					if wrote != s.file {
+						t.Fatalf("wrote %q, want %s", wrote, s.file)
 					}
-					if string(got) != string(want) {
-						t.Fatalf("%s/%s differs from a fresh generation; run go generate ./migrations ./examples/uuidapp/migrations\ngot:\n%s\nwant:\n%s", c.committed, f, got, want)
+					if got, want := must(os.ReadFile(filepath.Join(tmp, wrote))), must(os.ReadFile(filepath.Join(c.committed, wrote))); string(got) != string(want) {
+						t.Fatalf("%s/%s differs from a fresh generation; run go generate ./migrations ./examples/uuidapp/migrations\ngot:\n%s\nwant:\n%s", c.committed, wrote, got, want)
 					}
+				}
+				if got, want := must(os.ReadFile(filepath.Join(tmp, migrate.HashFileName))), must(os.ReadFile(filepath.Join(c.committed, migrate.HashFileName))); string(got) != string(want) {
+					t.Fatalf("%s/%s differs from a fresh generation\ngot:\n%s\nwant:\n%s", c.committed, migrate.HashFileName, got, want)
 				}
 				if wrote, err := gen.GenerateDialect(ctx, d, tmp, gen.Config{Tables: c.tables}); err != nil || wrote != "" {
 					t.Fatalf("second generation wrote %q, %v", wrote, err)

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"ariga.io/atlas/sql/migrate"
 
@@ -27,16 +30,19 @@ func migrateCLI(t *testing.T, args ...string) (code int, stdout, stderr string) 
 // refCopy writes the reference directory of dialect d to a temp dir.
 func refCopy(t *testing.T, d string) string {
 	t.Helper()
-	dir, err := migrations.Dir(d)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return refCopyUpTo(t, d, "")
+}
+
+// refCopyUpTo writes the files of the reference directory of dialect d up
+// to version (included; "" means all) to a temp dir, with their atlas.sum:
+// the directory as the release that ended with that version shipped it.
+func refCopyUpTo(t *testing.T, d, version string) string {
+	t.Helper()
 	path := t.TempDir()
-	fs, err := dir.Files()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range fs {
+	for _, f := range refFiles(t, d) {
+		if version != "" && f.Version() > version {
+			continue
+		}
 		if err := os.WriteFile(filepath.Join(path, f.Name()), f.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -44,6 +50,75 @@ func refCopy(t *testing.T, d string) string {
 	rehashDir(t, path)
 	return path
 }
+
+// refFiles are the files of the embedded reference directory of d, which
+// the CLI applies without --dir.
+func refFiles(t *testing.T, d string) []migrate.File {
+	t.Helper()
+	dir, err := migrations.Dir(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := dir.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs) == 0 || fs[0].Name() != initialFile {
+		t.Fatalf("the %s reference directory does not start with %s", d, initialFile)
+	}
+	return fs
+}
+
+// splitName takes a file name <version>_<description>.sql apart, without
+// Atlas' help.
+func splitName(t *testing.T, name string) (version, desc string) {
+	t.Helper()
+	version, desc, ok := strings.Cut(strings.TrimSuffix(name, ".sql"), "_")
+	if !ok || !strings.HasSuffix(name, ".sql") {
+		t.Fatalf("file name %q is not <version>_<description>.sql", name)
+	}
+	return version, desc
+}
+
+// dayAfter is the version after version as qsessions' generator picks it,
+// the next midnight: a test's own file comes after the reference files.
+func dayAfter(t *testing.T, version string) string {
+	t.Helper()
+	v, err := time.Parse("20060102150405", version)
+	if err != nil {
+		t.Fatalf("version %q: %v", version, err)
+	}
+	return v.Truncate(24 * time.Hour).Add(24 * time.Hour).Format("20060102150405")
+}
+
+// revisionVersions lists the versions in db's revision table, in order.
+func revisionVersions(t *testing.T, db *sql.DB) []string {
+	t.Helper()
+	rows, err := db.Query("SELECT version FROM atlas_schema_revisions ORDER BY version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// The reference directories' first file: the whole schema of the release
+// before 20261126000000_add_device_binding_and_events.sql.
+const (
+	initialVersion = "20261125000000"
+	initialFile    = initialVersion + "_initial.sql"
+)
 
 func rehashDir(t *testing.T, path string) {
 	t.Helper()
@@ -83,32 +158,94 @@ func tableExists(t *testing.T, db *testutil.DB, name string) bool {
 	return countRows(t, db.SQL, q) == 1
 }
 
-// apply and status with the embedded reference directories.
+// apply and status with the embedded reference directories: every file
+// pending, then applied in order, one revision row each.
 func TestMigrateCLIApplyStatus(t *testing.T) {
 	for _, d := range testutil.AllDialects {
 		t.Run(d, func(t *testing.T) {
 			db := testutil.Open(t, d)
+			var vs, listed []string
+			for _, f := range refFiles(t, d) {
+				v, desc := splitName(t, f.Name())
+				vs = append(vs, v)
+				listed = append(listed, v+"  "+desc)
+			}
+			last := vs[len(vs)-1]
 			code, out, errs := migrateCLI(t, "status", "--db", db.URL)
-			if code != 0 || !strings.Contains(out, "Migration Status: PENDING") || !strings.Contains(out, "20261125000000  initial") {
+			if code != 0 || !strings.Contains(out, "Migration Status: PENDING") || !strings.Contains(out, fmt.Sprintf("Pending Files:   %d\n", len(vs))) {
 				t.Fatalf("status before: exit %d\n%s%s", code, out, errs)
 			}
+			for _, s := range listed {
+				if !strings.Contains(out, s) {
+					t.Errorf("status before lacks %q:\n%s", s, out)
+				}
+			}
 			code, out, errs = migrateCLI(t, "apply", "--db", db.URL)
-			if code != 0 || !strings.Contains(out, "migrating version 20261125000000") || !strings.Contains(out, "now at version 20261125000000") {
+			if code != 0 || !strings.Contains(out, fmt.Sprintf("applied %d file(s)", len(vs))) || !strings.Contains(out, "now at version "+last) {
 				t.Fatalf("apply: exit %d\n%s%s", code, out, errs)
 			}
-			if !tableExists(t, db, "qsessions_session") {
-				t.Fatal("qsessions_session missing after apply")
+			for _, v := range vs {
+				if !strings.Contains(out, "migrating version "+v) {
+					t.Errorf("apply output lacks version %s:\n%s", v, out)
+				}
+			}
+			for _, table := range []string{"users", "qsessions_session", "qsessions_event"} {
+				if !tableExists(t, db, table) {
+					t.Fatalf("%s missing after apply", table)
+				}
 			}
 			code, out, errs = migrateCLI(t, "apply", "--db", db.URL)
 			if code != 0 || !strings.Contains(out, "No migration files to execute") {
 				t.Fatalf("second apply: exit %d\n%s%s", code, out, errs)
 			}
 			code, out, errs = migrateCLI(t, "status", "--db", db.URL)
-			if code != 0 || !strings.Contains(out, "Migration Status: OK") || !strings.Contains(out, "Current Version: 20261125000000") {
+			if code != 0 || !strings.Contains(out, "Migration Status: OK") || !strings.Contains(out, "Current Version: "+last) {
 				t.Fatalf("status after: exit %d\n%s%s", code, out, errs)
 			}
-			if n := countRows(t, db.SQL, "SELECT count(*) FROM atlas_schema_revisions"); n != 1 {
-				t.Fatalf("%d revision rows", n)
+			if got := revisionVersions(t, db.SQL); !slices.Equal(got, vs) {
+				t.Fatalf("revision rows %v, want %v", got, vs)
+			}
+		})
+	}
+}
+
+// Upgrading qsessions (docs/migrations.md): a database at the previous
+// release's last version (the initial file) gets the newer files alone.
+func TestMigrateCLIUpgrade(t *testing.T) {
+	for _, d := range testutil.AllDialects {
+		t.Run(d, func(t *testing.T) {
+			db := testutil.Open(t, d)
+			code, out, errs := migrateCLI(t, "apply", "--db", db.URL, "--dir", refCopyUpTo(t, d, initialVersion))
+			if code != 0 || !strings.Contains(out, "now at version "+initialVersion) || tableExists(t, db, "qsessions_event") {
+				t.Fatalf("apply of the previous release: exit %d\n%s%s", code, out, errs)
+			}
+			var vs, newer []string
+			for _, f := range refFiles(t, d) {
+				v, desc := splitName(t, f.Name())
+				vs = append(vs, v)
+				if v != initialVersion {
+					newer = append(newer, v+"  "+desc)
+				}
+			}
+			code, out, errs = migrateCLI(t, "status", "--db", db.URL)
+			if code != 0 || !strings.Contains(out, "Current Version: "+initialVersion) || !strings.Contains(out, fmt.Sprintf("Pending Files:   %d\n", len(newer))) {
+				t.Fatalf("status of the previous release's database: exit %d\n%s%s", code, out, errs)
+			}
+			for _, s := range newer {
+				if !strings.Contains(out, s) {
+					t.Errorf("status lacks the pending file %q:\n%s", s, out)
+				}
+			}
+			code, out, errs = migrateCLI(t, "apply", "--db", db.URL)
+			if code != 0 || strings.Contains(out, "migrating version "+initialVersion) || !strings.Contains(out, fmt.Sprintf("applied %d file(s)", len(newer))) ||
+				!strings.Contains(out, "now at version "+vs[len(vs)-1]) {
+				t.Fatalf("upgrade: exit %d\n%s%s", code, out, errs)
+			}
+			if !tableExists(t, db, "qsessions_event") {
+				t.Fatal("qsessions_event missing after the upgrade")
+			}
+			if got := revisionVersions(t, db.SQL); !slices.Equal(got, vs) {
+				t.Fatalf("revision rows %v, want %v", got, vs)
 			}
 		})
 	}
@@ -121,7 +258,14 @@ func TestMigrateCLIFailingFile(t *testing.T) {
 		t.Run(d, func(t *testing.T) {
 			db := testutil.Open(t, d)
 			dir := refCopy(t, d)
-			const name = "20261126000000_add_audit.sql"
+			var refVersions []string
+			for _, f := range refFiles(t, d) {
+				v, _ := splitName(t, f.Name())
+				refVersions = append(refVersions, v)
+			}
+			// The failing file comes after the reference files.
+			version := dayAfter(t, refVersions[len(refVersions)-1])
+			name := version + "_add_audit.sql"
 			write := func(body string) {
 				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 					t.Fatal(err)
@@ -141,19 +285,22 @@ func TestMigrateCLIFailingFile(t *testing.T) {
 			if tableExists(t, db, "audit") {
 				t.Fatal("the failed file's first statement stayed applied")
 			}
-			if n := countRows(t, db.SQL, "SELECT count(*) FROM atlas_schema_revisions WHERE version = '20261126000000'"); n != 0 {
+			if n := countRows(t, db.SQL, "SELECT count(*) FROM atlas_schema_revisions WHERE version = '"+version+"'"); n != 0 {
 				t.Fatalf("%d revision rows for the failed file", n)
 			}
-			if n := countRows(t, db.SQL, "SELECT count(*) FROM atlas_schema_revisions WHERE version = '20261125000000'"); n != 1 {
-				t.Fatal("the initial file before it is not recorded")
+			if got := revisionVersions(t, db.SQL); !slices.Equal(got, refVersions) {
+				t.Fatalf("revision rows %v: the reference files before it, %v, are not all recorded", got, refVersions)
 			}
 			write("CREATE TABLE audit (id integer NOT NULL);\nCREATE INDEX audit_id ON audit (id);\n")
 			code, out, errs = migrateCLI(t, "apply", "--db", db.URL, "--dir", "file://"+dir)
-			if code != 0 || !strings.Contains(out, "migrating version 20261126000000") {
+			if code != 0 || !strings.Contains(out, "migrating version "+version) || !strings.Contains(out, "applied 1 file(s)") {
 				t.Fatalf("apply after the fix: exit %d\n%s%s", code, out, errs)
 			}
 			if !tableExists(t, db, "audit") {
 				t.Fatal("audit missing after the fix")
+			}
+			if got := revisionVersions(t, db.SQL); !slices.Equal(got, append(refVersions, version)) {
+				t.Fatalf("revision rows after the fix %v", got)
 			}
 		})
 	}
@@ -218,8 +365,8 @@ func TestMigrateCLIErrors(t *testing.T) {
 }
 
 // usersOnly gives db the reference schema's users table alone: the
-// reference directory's statements that do not touch qsessions_session.
-// On Postgres it is the external check's statement exactly.
+// initial file's statements that do not touch qsessions_session. On
+// Postgres it is the external check's statement exactly.
 func usersOnly(t *testing.T, db *testutil.DB) {
 	t.Helper()
 	if db.Dialect == "postgres" {
@@ -228,15 +375,7 @@ func usersOnly(t *testing.T, db *testutil.DB) {
 		}
 		return
 	}
-	dir, err := migrations.Dir(db.Dialect)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs, err := dir.Files()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stmts, err := fs[0].StmtDecls()
+	stmts, err := refFiles(t, db.Dialect)[0].StmtDecls()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,36 +390,68 @@ func usersOnly(t *testing.T, db *testutil.DB) {
 
 // The trap of issue 12 fails loudly: apply --baseline of qsessions' own
 // directory on a database holding its users table exits non-zero naming
-// qsessions_session and the fix, and records nothing. A baseline recorded
-// with the check off shows in status and fails every apply.
+// qsessions_session and the fix, and records nothing, whether the baseline
+// is the initial file (which creates qsessions_session) or a later one. A
+// baseline recorded with the check off shows in status and fails every
+// apply.
 func TestMigrateCLIBaselineTrap(t *testing.T) {
 	for _, d := range testutil.AllDialects {
 		t.Run(d, func(t *testing.T) {
 			db := testutil.Open(t, d)
 			usersOnly(t, db)
-			code, out, errs := migrateCLI(t, "apply", "--db", db.URL, "--baseline", "20261125000000")
-			if code == 0 {
-				t.Fatalf("apply --baseline exited 0:\n%s%s", out, errs)
-			}
-			for _, s := range []string{"refusing --baseline 20261125000000", "qsessions_session", "20261125000000_initial.sql", "qsessions migrate adopt --db", "Nothing was applied or recorded"} {
-				if !strings.Contains(errs, s) {
-					t.Errorf("stderr lacks %q:\n%s", s, errs)
+			for _, f := range refFiles(t, d) {
+				v, _ := splitName(t, f.Name())
+				code, out, errs := migrateCLI(t, "apply", "--db", db.URL, "--baseline", v)
+				if code == 0 {
+					t.Fatalf("apply --baseline %s exited 0:\n%s%s", v, out, errs)
+				}
+				for _, s := range []string{"refusing --baseline " + v, "qsessions_session", initialFile, "qsessions migrate adopt --db", "Nothing was applied or recorded"} {
+					if !strings.Contains(errs, s) {
+						t.Errorf("apply --baseline %s: stderr lacks %q:\n%s", v, s, errs)
+					}
+				}
+				if tableExists(t, db, "atlas_schema_revisions") || tableExists(t, db, "qsessions_session") || tableExists(t, db, "qsessions_event") {
+					t.Fatalf("the refused apply --baseline %s wrote to the database", v)
 				}
 			}
-			if tableExists(t, db, "atlas_schema_revisions") || tableExists(t, db, "qsessions_session") {
-				t.Fatal("the refused apply wrote to the database")
-			}
-			// Recorded anyway with the check off (as the atlas CLI would).
-			if code, out, errs = migrateCLI(t, "apply", "--db", db.URL, "--baseline", "20261125000000", "--no-session-check"); code != 0 {
+			// Recorded anyway with the check off, as the atlas CLI would
+			// have with the previous release's directory (the initial file
+			// alone): the baseline row and nothing else.
+			prev := refCopyUpTo(t, d, initialVersion)
+			if code, out, errs := migrateCLI(t, "apply", "--db", db.URL, "--dir", prev, "--baseline", initialVersion, "--no-session-check"); code != 0 {
 				t.Fatalf("apply --no-session-check: exit %d\n%s%s", code, out, errs)
 			}
-			code, out, errs = migrateCLI(t, "status", "--db", db.URL)
-			if code != 0 || !strings.Contains(out, "-- Session Table:   MISSING") || !strings.Contains(out, "the baseline 20261125000000 recorded") {
-				t.Fatalf("status: exit %d\n%s%s", code, out, errs)
+			if got := revisionVersions(t, db.SQL); !slices.Equal(got, []string{initialVersion}) {
+				t.Fatalf("revision rows %v after the recorded baseline", got)
 			}
-			code, out, errs = migrateCLI(t, "apply", "--db", db.URL)
-			if code == 0 || !strings.Contains(errs, "no table qsessions_session") || !strings.Contains(errs, "DELETE FROM") {
+			// The status, with the current directory or the previous one,
+			// reports it with the fix.
+			for _, dir := range []string{"", prev} {
+				args := []string{"status", "--db", db.URL}
+				if dir != "" {
+					args = append(args, "--dir", dir)
+				}
+				code, out, errs := migrateCLI(t, args...)
+				if code != 0 || !strings.Contains(out, "-- Session Table:   MISSING") || !strings.Contains(out, "the baseline "+initialVersion+" recorded") || !strings.Contains(out, "DELETE FROM") {
+					t.Fatalf("%v: exit %d\n%s%s", args, code, out, errs)
+				}
+			}
+			// Every apply fails. With the directory that holds nothing
+			// pending the session check explains it and gives the fix.
+			code, out, errs := migrateCLI(t, "apply", "--db", db.URL, "--dir", prev)
+			if code == 0 || !strings.Contains(errs, "no table qsessions_session") || !strings.Contains(errs, "the baseline "+initialVersion+" recorded") || !strings.Contains(errs, "DELETE FROM") {
 				t.Fatalf("apply after the recorded baseline: exit %d\n%s%s", code, out, errs)
+			}
+			// With the current directory, its next file changes the
+			// missing table and fails; nothing of it is applied. (The
+			// session check runs after the files, so this error is the
+			// database's, naming the table, not the check's.)
+			code, out, errs = migrateCLI(t, "apply", "--db", db.URL)
+			if code == 0 || !strings.Contains(errs, "qsessions_session") {
+				t.Fatalf("apply of the current directory after the recorded baseline: exit %d\n%s%s", code, out, errs)
+			}
+			if tableExists(t, db, "qsessions_session") || tableExists(t, db, "qsessions_event") {
+				t.Fatal("a file after the recorded baseline was applied")
 			}
 		})
 	}
