@@ -268,13 +268,26 @@ func (a *applier) where() string {
 
 // validate checks dir against its atlas.sum and explains a mismatch.
 func validate(dir migrate.Dir) error {
-	err := migrate.Validate(dir)
-	if err == nil {
-		return nil
-	}
 	name := "the migration directory"
 	if p, ok := dir.(interface{ Path() string }); ok && p.Path() != "" {
 		name = "migration directory " + p.Path()
+	}
+	err := migrate.Validate(dir)
+	if err == nil {
+		// Two files of one version would make Atlas' executor panic.
+		files, ferr := dir.Files()
+		if ferr != nil {
+			return fmt.Errorf("migrations: reading %s: %w", name, ferr)
+		}
+		seen := map[string]string{}
+		for _, f := range files {
+			if other, dup := seen[f.Version()]; dup {
+				return fmt.Errorf("migrations: %s: %s and %s have the same version %s; give one a later version (and re-hash)",
+					name, other, f.Name(), f.Version())
+			}
+			seen[f.Version()] = f.Name()
+		}
+		return nil
 	}
 	var cerr *migrate.ChecksumError
 	switch {

@@ -323,3 +323,18 @@ func files(t *testing.T, dir migrate.Dir) []migrate.File {
 	}
 	return fs
 }
+
+// TestDuplicateVersionRefused: two files of one version are an error
+// naming both, not a panic in Atlas' executor.
+func TestDuplicateVersionRefused(t *testing.T) {
+	db := fresh(t, testutil.SQLite)
+	path := copyDir(t, "sqlite")
+	files := files(t, localDir(t, path))
+	dup := files[len(files)-1].Version() + "_twin.sql"
+	writeFile(t, path, dup, "CREATE TABLE twin (id integer);\n")
+	rehash(t, path)
+	_, err := migrations.Apply(ctx, db.SQL, db.Dialect, localDir(t, path), on(db, migrations.Options{}))
+	if err == nil || !strings.Contains(err.Error(), "the same version") || !strings.Contains(err.Error(), dup) {
+		t.Fatalf("Apply of a directory with a duplicate version: %v", err)
+	}
+}

@@ -95,7 +95,8 @@ func TestMigrationsUpgradeFromInitial(t *testing.T) {
 			if got := fileNames(t, old); !slices.Equal(got, []string{initialFile}) {
 				t.Fatalf("the previous release's directory holds %v", got)
 			}
-			if res := apply(t, db, old, migrations.Options{}); !slices.Equal(res.Applied, []string{initialFile}) {
+			// The previous release's check knew only its own columns.
+			if res := apply(t, db, old, migrations.Options{SessionCheck: migrations.CheckNever}); !slices.Equal(res.Applied, []string{initialFile}) {
 				t.Fatalf("applying the previous release: %+v", res)
 			}
 			prev := initialTables(refmigrate.Tables)

@@ -41,7 +41,7 @@ const (
 var SessionColumns = []string{
 	entschema.ColumnKey, entschema.ColumnData, entschema.ColumnExpireDate, entschema.ColumnUserID,
 	entschema.ColumnUserAgent, entschema.ColumnIP, entschema.ColumnCreatedAt, entschema.ColumnUpdatedAt,
-	entschema.ColumnLastActivity,
+	entschema.ColumnLastActivity, entschema.ColumnDeviceKey, entschema.ColumnDeviceSecret,
 }
 
 // SessionTableError is the session check's finding: qsessions_session, or
