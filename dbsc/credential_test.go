@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qsessions/qsessions/backend"
 	"github.com/qsessions/qsessions/dbsc"
 )
 
@@ -45,6 +46,45 @@ func TestCredential(t *testing.T) {
 	}
 	if _, err := dbsc.MintCredential(secret[:31], exp); err == nil {
 		t.Error("MintCredential with a short secret")
+	}
+}
+
+// TestCredentialIsTheCoresFormat: dbsc mints and checks bound cookies with
+// the core's implementation (backend.MintBound/VerifyBound), which the
+// session uses on every request; the format is pinned, so cookies minted
+// before a release still verify after it.
+func TestCredentialIsTheCoresFormat(t *testing.T) {
+	secret := bytes.Repeat([]byte{7}, dbsc.SecretLen)
+	exp := time.Unix(1777636800, 0)
+	v, err := dbsc.MintCredential(secret, exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Minted by the implementation dbsc had before it moved to the core.
+	const golden = "1.1777636800.jznVMQawCVWSrxS8CTylHYl_j6hB2rHXCIUDKP6wnO8"
+	if v != golden {
+		t.Errorf("MintCredential = %q, want %q", v, golden)
+	}
+	if b, _ := backend.MintBound(secret, exp); b != v {
+		t.Errorf("backend.MintBound = %q, dbsc.MintCredential = %q", b, v)
+	}
+	if err := backend.VerifyBound(secret, v, exp, 0); err != nil {
+		t.Errorf("the core refuses dbsc's credential: %v", err)
+	}
+	for _, c := range []struct{ dbsc, core error }{
+		{dbsc.ErrNoCredential, backend.ErrNoBound},
+		{dbsc.ErrCredentialInvalid, backend.ErrBoundInvalid},
+		{dbsc.ErrCredentialExpired, backend.ErrBoundExpired},
+	} {
+		if !errors.Is(c.core, c.dbsc) || !errors.Is(c.dbsc, c.core) {
+			t.Errorf("%v and %v are not the same error", c.dbsc, c.core)
+		}
+	}
+	if err := dbsc.VerifyCredential(secret, v, exp.Add(time.Hour), 0); !errors.Is(err, backend.ErrBoundExpired) {
+		t.Errorf("expired: %v", err)
+	}
+	if dbsc.SecretLen != backend.BoundSecretLen {
+		t.Errorf("SecretLen %d, the core's %d", dbsc.SecretLen, backend.BoundSecretLen)
 	}
 }
 

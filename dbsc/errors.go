@@ -1,6 +1,10 @@
 package dbsc
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/qsessions/qsessions/backend"
+)
 
 // Errors of proof verification ([VerifyProof]). Returned errors wrap one of
 // these with a detail; test with errors.Is.
@@ -43,17 +47,19 @@ var (
 	ErrChallengeUsed = errors.New("dbsc: challenge already used")
 )
 
-// Errors of bound credentials ([VerifyCredential]).
+// Errors of bound credentials ([VerifyCredential]). They are the core's
+// errors of backend.VerifyBound under this package's names, so errors.Is
+// matches either name.
 var (
 	// ErrNoCredential: the request of a bound session carries no bound
-	// cookie.
-	ErrNoCredential = errors.New("dbsc: no bound credential")
+	// cookie (backend.ErrNoBound).
+	ErrNoCredential = backend.ErrNoBound
 	// ErrCredentialInvalid: the bound cookie was not minted with this
-	// session's secret, or is malformed.
-	ErrCredentialInvalid = errors.New("dbsc: invalid bound credential")
+	// session's secret, or is malformed (backend.ErrBoundInvalid).
+	ErrCredentialInvalid = backend.ErrBoundInvalid
 	// ErrCredentialExpired: the bound cookie's lifetime (plus the allowed
-	// clock skew) is over.
-	ErrCredentialExpired = errors.New("dbsc: expired bound credential")
+	// clock skew) is over (backend.ErrBoundExpired).
+	ErrCredentialExpired = backend.ErrBoundExpired
 )
 
 // Errors the [Store] returns.

@@ -27,8 +27,8 @@ type Session struct {
 	Binding *Binding
 }
 
-// Store connects the handlers to the session layer. The lead implements it
-// over qsessions' Manager and Store;
+// Store connects the handlers to the session layer. [NewManagerStore] is
+// the one over a qsessions Manager;
 // [github.com/qsessions/qsessions/dbsc/dbsctest.MemStore] is an in-memory
 // one for tests. The handlers are mounted inside the session middleware and
 // call Store from the request's goroutine.
@@ -64,9 +64,10 @@ type Cookie struct {
 	Domain string
 	// Path is the cookie's Path; default "/".
 	Path string
-	// Insecure turns the Secure flag off, for local HTTP only (browsers
-	// treat http://localhost as secure and run DBSC there too). Default:
-	// Secure.
+	// Insecure turns the Secure flag off. Default: Secure. The draft lets
+	// browsers run DBSC on http://localhost, but Chromium 156 ignores the
+	// registration header on any plain-HTTP origin (and on HTTPS with
+	// certificate errors), so this is for protocol tests only.
 	Insecure bool
 	// SameSite defaults to http.SameSiteLaxMode, as the session cookie's.
 	SameSite http.SameSite
@@ -173,10 +174,15 @@ type Config struct {
 	// CredentialTTL is the lifetime of a bound cookie; default
 	// DefaultCredentialTTL (5 minutes). At least 10 s.
 	CredentialTTL time.Duration
-	// ClockSkew is the slack for expiry checks; default DefaultClockSkew
-	// (5 s). At most a minute.
+	// ClockSkew is the slack for expiry checks of challenges and of
+	// CheckRequest; default DefaultClockSkew (5 s). At most a minute. (The
+	// session's own check of the bound cookie allows
+	// backend.DefaultBoundSkew, also 5 s.)
 	ClockSkew time.Duration
-	// Cookie configures the bound cookie.
+	// Cookie configures the bound cookie. Its name must be the session
+	// middleware's middleware.Options.BoundCookie (both default to
+	// "__Host-qsessions_dbsc"), or the middleware never sees it and every
+	// request of a bound session is anonymous.
 	Cookie Cookie
 	// Algorithms are the proof algorithms offered, in order of preference;
 	// default ES256 then RS256. Only ES256 and RS256 are allowed.

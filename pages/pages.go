@@ -337,6 +337,7 @@ type row struct {
 	LastActivity  time.Time
 	ExpireDate    time.Time
 	Expired       bool
+	DeviceBound   bool // device-bound (DBSC): its cookie is worth nothing without the device's key
 }
 
 // locate looks up each distinct IP of list once with the Locator and
@@ -371,7 +372,7 @@ func (p *Pages) rows(list []qsessions.Info, now time.Time) []row {
 			Device: d.Label(), DeviceVersion: d.VersionLabel(), DeviceFull: d.String(), Kind: d.Kind.String(), UserAgent: in.UserAgent,
 			IP: in.IP, Location: placeName(in.IP, places),
 			CreatedAt: in.CreatedAt, LastActivity: in.LastActivity, ExpireDate: in.ExpireDate,
-			Expired: !in.ExpireDate.After(now),
+			Expired: !in.ExpireDate.After(now), DeviceBound: in.DeviceBound,
 		}
 	}
 	return out
@@ -596,6 +597,10 @@ type APISession struct {
 	CreatedAt    time.Time `json:"created_at"`
 	LastActivity time.Time `json:"last_activity"`
 	ExpireDate   time.Time `json:"expire_date"`
+	// DeviceBound marks a device-bound session (DBSC, package dbsc): the
+	// browser holds a device key, and the session's cookie alone is worth
+	// nothing after a few minutes.
+	DeviceBound bool `json:"device_bound"`
 }
 
 // APIResponse is the JSON body of GET /api/sessions: the user's live
@@ -642,6 +647,7 @@ func (p *Pages) api(w http.ResponseWriter, r *http.Request) {
 			ID: in.ID, Current: in.Current, Device: d.Label(), DeviceInfo: d,
 			Location: places[in.IP].String(), IP: in.IP, UserAgent: in.UserAgent,
 			CreatedAt: in.CreatedAt, LastActivity: in.LastActivity, ExpireDate: in.ExpireDate,
+			DeviceBound: in.DeviceBound,
 		}
 	}
 	writeJSON(w, http.StatusOK, out)

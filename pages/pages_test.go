@@ -81,10 +81,8 @@ func (a *memAdmin) List(ctx context.Context, f qsessions.AdminFilter) ([]qsessio
 		if f.Search != "" && !strings.HasPrefix(r.IP, f.Search) && !strings.Contains(names[intOr0(r.UserID)], f.Search) {
 			continue
 		}
-		all = append(all, qsessions.AdminSession{Info: qsessions.Info{
-			ID: backend.PublicID(r.Key), UserID: r.UserID, UserAgent: r.UserAgent, IP: r.IP,
-			CreatedAt: r.CreatedAt, LastActivity: r.LastActivity, ExpireDate: r.ExpireDate,
-		}})
+		// As the generated AdminSource does.
+		all = append(all, qsessions.AdminSession{Info: qsessions.InfoOf(r)})
 	}
 	end := min(f.Offset+f.Limit, len(all))
 	if f.Offset >= len(all) {
@@ -314,7 +312,7 @@ func TestAPIShape(t *testing.T) {
 			}
 		}
 	})
-	want := []string{"created_at", "current", "device", "device_info", "expire_date", "id", "ip", "last_activity", "location", "user_agent"}
+	want := []string{"created_at", "current", "device", "device_bound", "device_info", "expire_date", "id", "ip", "last_activity", "location", "user_agent"}
 	if !slices.Equal(keys, want) {
 		t.Errorf("keys %v, want %v", keys, want)
 	}
@@ -329,6 +327,50 @@ func TestAPIShape(t *testing.T) {
 	}
 	if s1.ID != other || s1.Current || s1.Device != "Safari on iPhone" || s1.Location != "" || s1.DeviceInfo.Kind.String() != "mobile" {
 		t.Errorf("other session: %+v", s1)
+	}
+}
+
+// TestDeviceBoundMark: a device-bound session (DBSC) is marked on the
+// user's page, in the JSON, and on the admin list and detail; others are
+// not.
+func TestDeviceBoundMark(t *testing.T) {
+	e := newEnv(t, "")
+	c, cur := e.login(1, "192.0.2.1", uaWindows)
+	boundCookie, bound := e.login(1, "192.0.2.2", uaIPhone)
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	if err := e.m.Backend.Bind(context.Background(), backend.KeyOf(boundCookie.Value), `{"crv":"P-256","kty":"EC","x":"x","y":"y"}`, secret, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	const badge = `<span class="badge bound"`
+	r := e.do("GET", "/sessions", c, nil)
+	if r.code != http.StatusOK || strings.Count(r.body, badge) != 1 {
+		t.Fatalf("/sessions: %d, %d badges", r.code, strings.Count(r.body, badge))
+	}
+	// The badge is in the bound session's row, not the current one's.
+	row := r.body[strings.Index(r.body, `id="session-`+bound+`"`):]
+	if i := strings.Index(row, badge); i < 0 || i > strings.Index(row, "</tr>") {
+		t.Errorf("the badge is not in the bound session's row:\n%s", r.body)
+	}
+	var api pages.APIResponse
+	if err := json.Unmarshal([]byte(e.do("GET", "/api/sessions", c, nil).body), &api); err != nil || len(api.Sessions) != 2 {
+		t.Fatal(err, api)
+	}
+	for _, s := range api.Sessions {
+		if s.DeviceBound != (s.ID == bound) {
+			t.Errorf("JSON: session %s device_bound %v", s.ID, s.DeviceBound)
+		}
+	}
+	r = e.do("GET", "/admin/sessions", c, nil)
+	if strings.Count(r.body, badge) != 1 {
+		t.Errorf("admin list: %d badges", strings.Count(r.body, badge))
+	}
+	r = e.do("GET", "/admin/sessions/"+bound, c, nil)
+	if !strings.Contains(r.body, badge) || !strings.Contains(r.body, "Device-bound (DBSC)") {
+		t.Errorf("admin detail of the bound session:\n%s", r.body)
+	}
+	r = e.do("GET", "/admin/sessions/"+cur, c, nil)
+	if strings.Contains(r.body, badge) || !strings.Contains(r.body, "none: the session cookie alone signs in") {
+		t.Errorf("admin detail of an unbound session:\n%s", r.body)
 	}
 }
 

@@ -32,6 +32,7 @@ td time{white-space:nowrap}
 .badge.current{background:var(--accent);border-color:var(--accent);color:#fff}
 .badge.active{color:var(--ok);border-color:#1a7f3755}
 .badge.expired{color:var(--warn);border-color:#9a670055}
+.badge.bound{color:#8250df;border-color:#8250df55}
 .muted{color:var(--muted)}
 small{font-size:.8rem}
 .mono,code,pre{font-family:ui-monospace,SFMono-Regular,"SF Mono",Menlo,Consolas,monospace;font-size:.85em}
@@ -104,7 +105,7 @@ const templates = `
 <thead><tr><th>Device</th><th>Location</th><th>IP address</th><th>Signed in</th><th>Last activity</th><th></th></tr></thead>
 <tbody>
 {{range .Rows}}<tr id="session-{{.ID}}"{{if .Current}} class="current"{{end}}>
-<td><span class="device" title="{{.UserAgent}}">{{.Device}}</span>{{if .Current}}<span class="badge current">This device</span>{{end}}<br><small class="muted">{{.DeviceFull}}</small></td>
+<td><span class="device" title="{{.UserAgent}}">{{.Device}}</span>{{if .Current}}<span class="badge current">This device</span>{{end}}{{if .DeviceBound}}<span class="badge bound" title="Device-bound session (DBSC): its cookie works only on the device holding its key">Device-bound</span>{{end}}<br><small class="muted">{{.DeviceFull}}</small></td>
 <td>{{.Location}}</td>
 <td class="mono">{{.IP}}</td>
 <td><time datetime="{{iso .CreatedAt}}" title="{{when .CreatedAt}}">{{ago .CreatedAt}}</time></td>
@@ -139,7 +140,7 @@ const templates = `
 <tbody>
 {{range .Rows}}<tr id="session-{{.ID}}"{{if .Current}} class="current"{{end}}>
 <td>{{if .Owner}}{{.Owner}}{{else}}<span class="muted">anonymous</span>{{end}}</td>
-<td><span class="device" title="{{.UserAgent}}">{{.DeviceVersion}}</span>{{if .Current}}<span class="badge current">This device</span>{{end}}</td>
+<td><span class="device" title="{{.UserAgent}}">{{.DeviceVersion}}</span>{{if .Current}}<span class="badge current">This device</span>{{end}}{{if .DeviceBound}}<span class="badge bound" title="Device-bound session (DBSC): its cookie works only on the device holding its key">Device-bound</span>{{end}}</td>
 <td>{{.Location}}</td>
 <td class="mono">{{.IP}}</td>
 <td><time datetime="{{iso .CreatedAt}}" title="{{when .CreatedAt}}">{{ago .CreatedAt}}</time></td>
@@ -156,10 +157,11 @@ const templates = `
 {{define "detail"}}{{template "head" .}}
 {{with .Data}}
 <p><a href="{{url "/admin/sessions"}}">← All sessions</a></p>
-<h1>Session <span class="mono">{{.Row.ID}}</span>{{if .Row.Current}}<span class="badge current">This device</span>{{end}}{{if .Row.Expired}}<span class="badge expired">expired</span>{{else}}<span class="badge active">active</span>{{end}}</h1>
+<h1>Session <span class="mono">{{.Row.ID}}</span>{{if .Row.Current}}<span class="badge current">This device</span>{{end}}{{if .Row.Expired}}<span class="badge expired">expired</span>{{else}}<span class="badge active">active</span>{{end}}{{if .Row.DeviceBound}}<span class="badge bound" title="Device-bound session (DBSC): its cookie works only on the device holding its key">Device-bound</span>{{end}}</h1>
 <dl class="fields">
 <dt>Owner</dt><dd>{{if .Row.Owner}}{{.Row.Owner}} <span class="muted">(id {{.Row.OwnerID}})</span>{{else}}<span class="muted">anonymous</span>{{end}}</dd>
 <dt>Device</dt><dd>{{.Row.DeviceFull}} <span class="muted">({{.Row.Kind}})</span></dd>
+<dt>Device binding</dt><dd>{{if .Row.DeviceBound}}Device-bound (DBSC): requests need a short-lived cookie that only the device holding the key can renew{{else}}<span class="muted">none: the session cookie alone signs in</span>{{end}}</dd>
 <dt>User agent</dt><dd class="mono">{{.Row.UserAgent}}</dd>
 <dt>IP address</dt><dd class="mono">{{.Row.IP}}</dd>
 <dt>Location</dt><dd>{{.Row.Location}}</dd>

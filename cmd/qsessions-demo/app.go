@@ -41,6 +41,7 @@ type config struct {
 	Memcache       string
 	GeoIPDir       string
 	TrustedProxies string
+	DBSC           dbscConfig // dbsc.go
 }
 
 // demoUser is a user the demo created, with its fresh password.
@@ -63,6 +64,7 @@ type app struct {
 	logs      ratelog.Limiter
 	cacheDesc string
 	handler   http.Handler
+	cfg       config // the flags, for the features' setup
 }
 
 // newApp opens the database, applies the embedded migrations, creates the
@@ -72,7 +74,7 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &app{db: db, dbURL: db.URL}
+	a := &app{db: db, dbURL: db.URL, cfg: cfg}
 	ok := false
 	defer func() {
 		if !ok {
@@ -491,6 +493,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		a.view(w, r, http.StatusInternalServerError, "Sign in", "login", v)
 		return
 	}
+	a.startDeviceBinding(w, r, s)
 	http.Redirect(w, r, v.Next, http.StatusSeeOther)
 }
 

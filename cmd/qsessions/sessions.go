@@ -38,10 +38,10 @@ const sessionsUsage = `usage:
   qsessions sessions revoke --db URL --user ID
 
 list prints live sessions, newest activity first, as a table (public id,
-user, device, location, IP, times) or as JSON ({"sessions": [...]}, the
-shape of the pages' /api/sessions plus user_id). Control characters in
-stored text (user agents, user IDs) are printed escaped (\u202e), never
-raw.
+user, device, location, IP, times, BOUND: yes for a device-bound session)
+or as JSON ({"sessions": [...]}, the shape of the pages' /api/sessions
+plus user_id). Control characters in stored text (user agents, user IDs)
+are printed escaped (\u202e), never raw.
 
 revoke ends sessions by their public id (the id the pages, the JSON and
 this list show; a primary-key range lookup, whatever the table's size),
@@ -170,6 +170,8 @@ type listJSON struct {
 	UpdatedAt    time.Time   `json:"updated_at"`
 	LastActivity time.Time   `json:"last_activity"`
 	ExpireDate   time.Time   `json:"expire_date"`
+	// DeviceBound marks a device-bound session (DBSC: dbsc_key is set).
+	DeviceBound bool `json:"device_bound"`
 }
 
 func sessionsList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -290,6 +292,7 @@ func writeListJSON(w io.Writer, list []qsessions.Info, place func(ip string) str
 			ID: s.ID, UserID: userText(s), Device: d.Label(), DeviceInfo: d,
 			Location: place(s.IP), IP: s.IP, UserAgent: s.UserAgent,
 			CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, LastActivity: s.LastActivity, ExpireDate: s.ExpireDate,
+			DeviceBound: s.DeviceBound,
 		}
 	}
 	b, err := json.MarshalIndent(out, "", "  ")
@@ -304,16 +307,20 @@ func writeListJSON(w io.Writer, list []qsessions.Info, place func(ip string) str
 // through termCell.
 func writeListTable(w io.Writer, list []qsessions.Info, place func(ip string) string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tUSER\tDEVICE\tLOCATION\tIP\tCREATED\tLAST ACTIVITY\tEXPIRES")
+	fmt.Fprintln(tw, "ID\tUSER\tDEVICE\tLOCATION\tIP\tCREATED\tLAST ACTIVITY\tEXPIRES\tBOUND")
 	const layout = "2006-01-02 15:04"
 	for _, s := range list {
 		uid := ""
 		if u := userText(s); u != nil {
 			uid = *u
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", termCell(s.ID), termCell(uid),
+		bound := "no"
+		if s.DeviceBound {
+			bound = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", termCell(s.ID), termCell(uid),
 			termCell(device.Parse(s.UserAgent).Label()), termCell(place(s.IP)), termCell(s.IP),
-			s.CreatedAt.Format(layout), s.LastActivity.Format(layout), s.ExpireDate.Format(layout))
+			s.CreatedAt.Format(layout), s.LastActivity.Format(layout), s.ExpireDate.Format(layout), bound)
 	}
 	return tw.Flush()
 }
