@@ -113,6 +113,32 @@ func encodeSession(h header, values map[string]any) ([]byte, error) {
 	return appendMap(b, values, 0)
 }
 
+// entryLen is the encoded length of a map entry: key's length prefix, key,
+// and a value of valueLen bytes.
+func entryLen(key string, valueLen int) int {
+	return uvarintLen(uint64(len(key))) + len(key) + valueLen
+}
+
+// headerLen is the encoded length of a session's header and the count of
+// its values, for the deadline dl (zero: none).
+func headerLen(dl time.Time, count int) int {
+	var v int64
+	if !dl.IsZero() {
+		v = dl.UnixMicro()
+	}
+	zigzag := uint64(v)<<1 ^ uint64(v>>63) // binary.AppendVarint's encoding
+	return 1 + uvarintLen(zigzag) + 1 + uvarintLen(uint64(count))
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
+}
+
 func appendMap(b []byte, m map[string]any, depth int) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(m)))
 	for _, k := range slices.Sorted(maps.Keys(m)) {
@@ -346,7 +372,7 @@ func (d *decoder) mapValue(depth int, display bool, sizes map[string]int) (map[s
 			return nil, err
 		}
 		if sizes != nil {
-			sizes[k] = len(k) + d.off - start + 2
+			sizes[k] = entryLen(k, d.off-start)
 		}
 	}
 	return m, nil

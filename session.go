@@ -261,9 +261,13 @@ func (s *Session) Set(key string, v any) error {
 	if err := s.writable(); err != nil {
 		return err
 	}
-	n := len(key) + len(b) + 2
-	if size := s.size - s.sizes[key] + n; size+16 > s.m.maxSize() {
-		return fmt.Errorf("qsessions: Set(%q): %d bytes would pass the limit of %d: %w", key, size+16, s.m.maxSize(), ErrTooLarge)
+	n := entryLen(key, len(b))
+	count := len(s.values)
+	if _, ok := s.values[key]; !ok {
+		count++
+	}
+	if total := s.encodedLen(count, s.size-s.sizes[key]+n); total > s.m.maxSize() {
+		return fmt.Errorf("qsessions: Set(%q): %d bytes would pass the limit of %d: %w", key, total, s.m.maxSize(), ErrTooLarge)
 	}
 	s.size += n - s.sizes[key]
 	s.sizes[key] = n
@@ -547,6 +551,18 @@ func (s *Session) Logout(ctx context.Context) error {
 	s.interrupted()
 	s.h = header{}
 	return nil
+}
+
+// encodedLen is the length encode gives for count values whose entries
+// total entries bytes (entryLen each), with the deadline the next write
+// stores: exactly, so Set refuses a value if and only if the save would.
+// Caller holds mu.
+func (s *Session) encodedLen(count, entries int) int {
+	dl := s.h.deadline
+	if s.renew || dl.IsZero() {
+		dl = s.m.now().Add(s.m.lifetime(s.h.persist))
+	}
+	return headerLen(dl, count) + entries
 }
 
 // encode encodes the values with the header. Caller holds mu.
