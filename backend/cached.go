@@ -899,3 +899,7 @@ func (c *CachedDB) Find(ctx context.Context, publicID string) ([]*Record, error)
 func (c *CachedDB) ClearExpired(ctx context.Context, now time.Time) (int, error) {
 	return c.db.ClearExpired(ctx, now)
 }
+
+// Cache returns the cache in front of the database, for health checks and
+// metrics (Memcache.Breakers).
+func (c *CachedDB) Cache() Cache { return c.cache }

@@ -137,6 +137,18 @@ func (m *Memcache) BreakerOpen(key string) bool {
 	return b != nil && b.isOpen(m.now())
 }
 
+// Breakers reports, per server address, whether its breaker is open (calls
+// to it fail at once without a round trip), for health checks and metrics.
+// Cost: one map copy.
+func (m *Memcache) Breakers() map[string]bool {
+	out := make(map[string]bool, len(m.breakers))
+	now := m.now()
+	for addr, b := range m.breakers {
+		out[addr] = b.isOpen(now)
+	}
+	return out
+}
+
 // expiration converts ttl to memcached's exptime: whole seconds rounded up
 // (at least 1, as 0 would mean "never expires"), capped at MaxMemcacheTTL so
 // memcached never reads it as an absolute Unix time.
