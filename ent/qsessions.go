@@ -172,9 +172,13 @@ func (s *SessionStore) insertSQL() (ins, excess string) {
 			q, _ := sel.Query()
 			q = strings.NewReplacer("$1", "$4", "$2", "$12", "$3", "$1").Replace(q)
 			q = strings.Replace(q, "OFFSET 0", "OFFSET $13", 1)
+			// The DELETE takes its rows in key order (= ANY of a sorted
+			// array: a primary-key scan in index order), never in a hash
+			// join's order, so that two logins of one user at the cap lock
+			// the rows they both end in the same order and cannot deadlock.
 			tbl, key := `"`+session.Table+`"`, `"`+session.FieldID+`"`
 			s.ins = "WITH ins AS (" + s.ins + " RETURNING 1), old AS (" + q + "), del AS (DELETE FROM " + tbl +
-				" WHERE " + key + " IN (SELECT " + key + " FROM old) RETURNING " + key + ") SELECT " + key + " FROM del"
+				" WHERE " + key + " = ANY(ARRAY(SELECT " + key + " FROM old ORDER BY " + key + ")) RETURNING " + key + ") SELECT " + key + " FROM del"
 			return
 		}
 		s.insExcess, _ = sel.Query()
