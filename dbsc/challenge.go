@@ -49,11 +49,12 @@ const MinChallengeKeyLen = 32
 //
 // Apps with one process use [NewMemoryReplayGuard] (the default). Apps
 // with several processes need a guard they all share, or a challenge used
-// on one process could be replayed on another: memcached's add (it fails
-// if the key exists) with the expiry as TTL, Redis SET NX PX, or an INSERT
-// into a table with the id as primary key (a duplicate-key error means
-// used; delete rows past their expiry in the cleanup). They must also
-// share [Config.ChallengeKeys].
+// on one process could be replayed on another: [NewCacheReplayGuard] over
+// their memcached servers (memcached's add fails if the key exists; the
+// expiry is the TTL), or one of their own over Redis SET NX PX or an
+// INSERT into a table with the id as primary key (a duplicate-key error
+// means used; delete rows past their expiry in the cleanup). They must
+// also share [Config.ChallengeKeys].
 type ReplayGuard interface {
 	// Use marks id as used until expires and reports whether it was
 	// unused before. It must be atomic: of any number of concurrent calls

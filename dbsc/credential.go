@@ -94,8 +94,8 @@ func MintCredential(secret []byte, expires time.Time) (string, error) {
 // backend.ErrNoBound, ErrBoundInvalid and ErrBoundExpired. It is
 // [backend.VerifyBound], the per-request check of a bound session that
 // qsessions.Session makes when it loads one: one HMAC-SHA256 and a
-// constant-time compare, no I/O (about 0.7 µs, 608 bytes in 10
-// allocations on a 2-core CI machine; BenchmarkVerifyCredential).
+// constant-time compare, no I/O (about 1 µs, 608 bytes in 10 allocations
+// on a 2-core machine; BenchmarkVerifyCredential).
 func VerifyCredential(secret []byte, value string, now time.Time, skew time.Duration) error {
 	return backend.VerifyBound(secret, value, now, skew)
 }

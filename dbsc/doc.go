@@ -118,7 +118,7 @@
 // # What it costs
 //
 // Per request of a bound session: one HMAC-SHA256 over a few bytes and a
-// constant-time compare in [VerifyCredential] (about 0.7 µs, 608 bytes in
+// constant-time compare in [VerifyCredential] (about 1 µs, 608 bytes in
 // 10 allocations). Per bound session and
 // [Config.CredentialTTL] of activity: one refresh, that is two POSTs (one
 // answered 403 with a challenge, one with the signed proof; one POST with

@@ -163,7 +163,8 @@ type Config struct {
 	ChallengeKeys [][]byte
 	// ReplayGuard makes challenges single-use. Default
 	// NewMemoryReplayGuard(0, Now): in-process, so for a single process
-	// only; see ReplayGuard for shared ones.
+	// only; NewCacheReplayGuard shares one over memcached (see
+	// ReplayGuard).
 	ReplayGuard ReplayGuard
 	// ChallengeTTL is the lifetime of refresh challenges; default
 	// DefaultChallengeTTL (60 s). At least 5 s.
