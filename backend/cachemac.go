@@ -36,7 +36,17 @@ var ErrNoCacheKeys = errors.New("qsessions: CachedOptions.Keys is empty: the ent
 // macer seals and opens cache values with a list of keys: the first signs,
 // every one verifies. The zero value (no keys) passes values through.
 type macer struct {
-	pools []*sync.Pool // one pool of HMAC states per key
+	pools []*sync.Pool // one pool of *macState per key
+}
+
+// macState is a pooled HMAC state with the scratch space of one tag, so
+// that a tag allocates nothing: the cache key and its separator are copied
+// into buf (a string passed to Write through the hash.Hash interface would
+// be converted on the heap) and the sum goes to sum.
+type macState struct {
+	h   hash.Hash
+	buf []byte
+	sum [sha256.Size]byte
 }
 
 func newMacer(keys [][]byte) (*macer, error) {
@@ -46,7 +56,7 @@ func newMacer(keys [][]byte) (*macer, error) {
 			return nil, fmt.Errorf("qsessions: CachedOptions.Keys[%d] has %d bytes; want at least %d random bytes", i, len(k), MinKeyLen)
 		}
 		k := append([]byte(nil), k...)
-		m.pools = append(m.pools, &sync.Pool{New: func() any { return hmac.New(sha256.New, k) }})
+		m.pools = append(m.pools, &sync.Pool{New: func() any { return &macState{h: hmac.New(sha256.New, k)} }})
 	}
 	return m, nil
 }
@@ -56,14 +66,13 @@ func (m *macer) on() bool { return len(m.pools) > 0 }
 
 // tag appends the tag of body under cache key ck with key i to dst.
 func (m *macer) tag(dst []byte, i int, ck string, body []byte) []byte {
-	h := m.pools[i].Get().(hash.Hash)
-	h.Reset()
-	h.Write([]byte(ck))
-	h.Write([]byte{0})
-	h.Write(body)
-	var sum [sha256.Size]byte
-	dst = append(dst, h.Sum(sum[:0])[:MACLen]...)
-	m.pools[i].Put(h)
+	st := m.pools[i].Get().(*macState)
+	st.h.Reset()
+	st.buf = append(append(st.buf[:0], ck...), 0)
+	st.h.Write(st.buf)
+	st.h.Write(body)
+	dst = append(dst, st.h.Sum(st.sum[:0])[:MACLen]...)
+	m.pools[i].Put(st)
 	return dst
 }
 
