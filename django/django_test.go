@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,12 +13,13 @@ import (
 
 	"github.com/qsessions/qsessions"
 	"github.com/qsessions/qsessions/backend"
+	"github.com/qsessions/qsessions/django/djangotest"
 	"github.com/qsessions/qsessions/internal/testutil"
 )
 
 // createdByDjango runs the script's create mode on a fresh database of
 // dialect and returns the database and the cases.
-func createdByDjango(t *testing.T, dialect string) (*testutil.DB, map[string]any, []djangoCase) {
+func createdByDjango(t *testing.T, dialect string) (*testutil.DB, djangotest.Config, []djangoCase) {
 	t.Helper()
 	requireDjango(t)
 	db := testutil.Open(t, dialect)
@@ -254,20 +253,6 @@ func checkCases(t *testing.T, db *testutil.DB, cases []djangoCase) {
 	}
 }
 
-// withItems returns cfg plus the script's "items" for cases.
-func withItems(cfg map[string]any, cases []djangoCase) map[string]any {
-	c := map[string]any{}
-	for k, v := range cfg {
-		c[k] = v
-	}
-	var items []map[string]string
-	for _, dc := range cases {
-		items = append(items, map[string]string{"table": dc.Table, "key": dc.Key})
-	}
-	c["items"] = items
-	return c
-}
-
 // TestMarkRealDjango marks imported rows and checks, with Django itself,
 // that each session still loads in Django with every value it had, that
 // Django keeps the mark when it saves, and that Convert refuses the row.
@@ -381,12 +366,7 @@ func TestMarkErasedByConcurrentDjangoSave(t *testing.T) {
 	c := caseByName(t, cases, "anonymous")
 	r, _ := NewReader(db.SQL, db.Dialect, c.Table)
 
-	tc := map[string]any{"table": c.Table, "key": c.Key}
-	for k, v := range cfg {
-		tc[k] = v
-	}
-	js, _ := json.Marshal(tc)
-	cmd := exec.Command(python, filepath.Join("testdata", "djangosessions.py"), "stale-save", string(js))
+	cmd := djangotest.Command(t, "stale-save", cfg.With("table", c.Table).With("key", c.Key))
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {

@@ -16,15 +16,26 @@
 // map[string]any; qsessions.EncodeData stores them as they are.
 // Pickle-serialized sessions are refused (ErrPickle) and never executed.
 //
-// ValidSessionKey tells a Django-shaped cookie (32 characters of [a-z0-9])
-// from anything else without allocating. Ledger records in the Go app's
-// database which sessions were imported, so none is imported twice: not by
-// a second run, and not by a cut-over fallback after the Go side revoked
-// it. Mark records the same in Django's own row instead; it is weaker (a
-// concurrent Django save erases it) and needs write access to Django's
-// database.
+// Import copies every live session of a Django table into the Go app's
+// qsessions_session (a Target: the app's database through sqlstore, its
+// users table and the Ledger), in batches of one transaction each, skipping
+// and counting by Reason what cannot be imported; the CLI's
+// "qsessions import django" is a thin shell around it. Tokens, set as a
+// qsessions.Manager's Legacy, lets Django cookies in (ValidSessionKey tells
+// a Django-shaped cookie, 32 characters of [a-z0-9], from anything else
+// without allocating), and its Fallback imports a Django session at its
+// first request during a cut-over in which both apps serve.
 //
-// The package is the library under the CLI's "qsessions import django" and
-// the middleware's Django-cookie options; of the Go app's database it
-// touches only the Ledger's table, and only when asked.
+// Ledger records in the Go app's database which sessions were imported, in
+// the transaction that inserts them, so none is imported twice: not by a
+// second run, and not by the fallback after the Go side revoked it,
+// whatever Django does to its own row. Mark records the same in Django's
+// own row instead; it is weaker (a concurrent Django save erases it) and
+// needs write access to Django's database.
+//
+// Django's database is only read (Mark, when asked, writes its mark). Of
+// the Go app's database the package writes qsessions_session and the
+// Ledger's table, and only through Import, the Fallback and
+// Target.CreateLedger. It links no database driver. docs/django.md is the
+// cut-over recipe and the map of Django's settings.
 package django

@@ -149,6 +149,66 @@ func (l *Ledger) Record(ctx context.Context, db Execer, keys []string, now time.
 	return nil
 }
 
+// RecordNew records those of keys the ledger does not hold yet as
+// imported at now and returns them: the keys this call recorded, so the
+// caller imports exactly those (in the same transaction). A concurrent
+// transaction that records one of keys first makes this call wait for it
+// and then leave that key out, or, on MySQL/MariaDB, fail with a
+// duplicate-key error (roll back and run the batch again). Cost on
+// PostgreSQL and SQLite: one INSERT ... ON CONFLICT DO NOTHING RETURNING
+// of len(keys) rows; on MySQL/MariaDB: Imported and Record, two statements.
+func (l *Ledger) RecordNew(ctx context.Context, q interface {
+	Execer
+	Querier
+}, keys []string, now time.Time) (map[string]bool, error) {
+	out := make(map[string]bool, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	if l.dialect == "mysql" {
+		done, err := l.Imported(ctx, q, keys)
+		if err != nil {
+			return nil, err
+		}
+		var fresh []string
+		for _, k := range keys {
+			if !done[k] && !out[k] {
+				fresh = append(fresh, k)
+				out[k] = true
+			}
+		}
+		return out, l.Record(ctx, q, fresh, now)
+	}
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + LedgerTable + " (session_key, imported_at) VALUES ")
+	args := make([]any, 0, 2*len(keys))
+	t := l.timeArg(now)
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(" + l.ph(2*i+1) + ", " + l.ph(2*i+2) + ")")
+		args = append(args, k, t)
+	}
+	b.WriteString(" ON CONFLICT (session_key) DO NOTHING RETURNING session_key")
+	rows, err := q.QueryContext(ctx, b.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("django: recording %d imports in %s: %w", len(keys), LedgerTable, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("django: recording imports in %s: %w", LedgerTable, err)
+		}
+		out[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("django: recording imports in %s: %w", LedgerTable, err)
+	}
+	return out, nil
+}
+
 func (l *Ledger) timeArg(now time.Time) any {
 	now = now.UTC()
 	if l.dialect == "sqlite3" {

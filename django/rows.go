@@ -182,7 +182,18 @@ func (r *Reader) Lookup(ctx context.Context, sessionKey string, now time.Time) (
 // CountLive counts the live rows (for progress reports). Cost: one
 // COUNT(*) over the expire_date range.
 func (r *Reader) CountLive(ctx context.Context, now time.Time) (int64, error) {
-	rows, err := r.q.QueryContext(ctx, "SELECT COUNT(*) FROM "+r.table+" WHERE expire_date > "+r.ph(1), r.timeArg(now))
+	return r.count(ctx, "expire_date > "+r.ph(1), now)
+}
+
+// CountExpired counts the rows that are no longer live at now: the rows
+// an import leaves behind (Django's clearsessions deletes them). Cost: one
+// COUNT(*) over the expire_date range.
+func (r *Reader) CountExpired(ctx context.Context, now time.Time) (int64, error) {
+	return r.count(ctx, "expire_date <= "+r.ph(1), now)
+}
+
+func (r *Reader) count(ctx context.Context, where string, now time.Time) (int64, error) {
+	rows, err := r.q.QueryContext(ctx, "SELECT COUNT(*) FROM "+r.table+" WHERE "+where, r.timeArg(now))
 	if err != nil {
 		return 0, fmt.Errorf("django: counting %s: %w", r.table, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/qsessions/qsessions"
+	"github.com/qsessions/qsessions/django/djangotest"
 )
 
 // Golden session_data produced by real Django 3.2.25 (Debian's
@@ -240,7 +241,7 @@ func TestParseJSON(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.in, err)
 		}
-		if !sameValue(m["a"], tc.want) {
+		if !djangotest.Same(m["a"], tc.want) {
 			t.Fatalf("%s: got %#v, want %#v", tc.in, m["a"], tc.want)
 		}
 	}
@@ -326,7 +327,7 @@ func sameNumbers(got any, want any) string {
 		}
 		return ""
 	}
-	if !sameValue(got, want) {
+	if !djangotest.Same(got, want) {
 		return "value"
 	}
 	return ""

@@ -10,13 +10,19 @@ optionally "use_tz": false and "time_zone": NAME (then run with TZ=NAME in the e
 plus "items": [{"table": ..., "key": ...}] for load and touch, "table" and "key" for stale-save.
 
 Modes:
-  create      makes the tables and the sessions, prints {"cases": [...]}: one case per session
-              with what Django itself decodes from it (values tagged with their Python types).
+  create      makes the tables and the sessions, prints {"cases": [...], "users": {name: pk}}: one
+              case per session with what Django itself decodes from it (values tagged with their
+              Python types).
   load        prints [{"found": bool, "values": ...}] per item: what Django's own session store
               serves for that key (found is false when Django starts a new session instead).
   touch       loads each item with Django, sets "touched" = True, saves; prints the new rows' data.
   stale-save  loads "key", prints "loaded", waits for a line on stdin, then sets "stale" = True
               and saves (a Django request that was running while something else wrote the row).
+  generate    writes "n" sessions into django_session (created if missing), each
+              signed by Django's own SessionStore.encode: users 1.."users" in turn, every tenth
+              session anonymous, "expired" more rows already expired; with COPY on PostgreSQL,
+              batched INSERTs elsewhere. Prints {"live": n, "expired": ..., "seconds": ...}.
+              For measuring imports of millions of sessions.
 
 The qsessions_session table and its store reproduce django-qsessions' model and
 SessionStore (qsessions/models.py, qsessions/backends/db.py): the same columns, the same
@@ -341,7 +347,8 @@ def create():
     k = new(Q, {"evil": 1}, user=bob, ip="192.0.2.10", ua="y")
     tamper(Q, k)
     cases.append(case("q_tampered", Q, k, error="bad_signature"))
-    print(json.dumps({"cases": cases, "django": django.get_version()}))
+    print(json.dumps({"cases": cases, "django": django.get_version(),
+                      "users": {"alice": str(alice.pk), "bob": str(bob.pk)}}))
 
 
 def store_for(table, key):
@@ -383,4 +390,52 @@ def stale_save():
     print("saved", flush=True)
 
 
-{"create": create, "load": load, "touch": touch, "stale-save": stale_save}[MODE]()
+def generate():
+    import io
+    import secrets
+    import time
+
+    start = time.time()
+    table = "django_session"
+    store_cls, model = STORES[table]
+    if table not in connection.introspection.table_names():
+        with connection.schema_editor() as e:
+            e.create_model(model)
+    n, users, n_expired = CFG["n"], max(1, CFG.get("users", 1)), CFG.get("expired", 0)
+    now = timezone.now()
+    live_until, dead_since = now + timedelta(days=14), now - timedelta(hours=1)
+    if connection.vendor != "postgresql":  # as the ORM writes datetimes there
+        live_until = connection.ops.adapt_datetimefield_value(live_until)
+        dead_since = connection.ops.adapt_datetimefield_value(dead_since)
+    store = store_cls()
+    auth_hash = "9c2f6b1d0e8a47b3a5c4d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1"
+    pg = connection.vendor == "postgresql"
+    cols = ["session_key", "session_data", "expire_date"]
+
+    def row(i, expire):
+        values = {"cart": [i % 7, "item-%d" % (i % 100)], "theme": "dark", "n": i}
+        if i % 10 != 9:
+            values.update({"_auth_user_id": str(1 + i % users),
+                           "_auth_user_backend": "django.contrib.auth.backends.ModelBackend",
+                           "_auth_user_hash": auth_hash})
+        return [secrets.token_hex(16), store.encode(values), expire]
+
+    total = n + n_expired
+    chunk = 20000
+    with connection.cursor() as cur:
+        for lo in range(0, total, chunk):
+            rows = [row(i, live_until if i < n else dead_since) for i in range(lo, min(lo + chunk, total))]
+            if pg:
+                buf = io.StringIO()
+                for r in rows:
+                    buf.write("\t".join("\\N" if v is None else (v.isoformat() if hasattr(v, "isoformat") else str(v))
+                                         for v in r) + "\n")
+                buf.seek(0)
+                cur.cursor.copy_expert("COPY %s (%s) FROM STDIN" % (table, ", ".join(cols)), buf)
+            else:
+                ph = ", ".join(["%s"] * len(cols))
+                cur.executemany("INSERT INTO %s (%s) VALUES (%s)" % (table, ", ".join(cols), ph), rows)
+    print(json.dumps({"live": n, "expired": n_expired, "seconds": round(time.time() - start, 1)}))
+
+
+{"create": create, "load": load, "touch": touch, "stale-save": stale_save, "generate": generate}[MODE]()
