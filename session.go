@@ -438,11 +438,15 @@ func (s *Session) Renew() error {
 // fixation: a token planted before the login is useless after it). If the
 // session belonged to a different user, its data is flushed first (Django's
 // auth.login); otherwise it is kept. The absolute deadline is kept unless
-// Renew was called. It writes at once: one INSERT for a session with no row
-// yet, else one transaction (delete old row, insert new). Then one SELECT of
-// keys finds the user's sessions past MaxSessionsPerUser (none under the
-// cap) and, at the cap, one DELETE ends the oldest; that step never fails
-// the login, which is committed by then (its errors are logged).
+// Renew was called. It writes at once, and ends the user's oldest sessions
+// past MaxSessionsPerUser in the same step where the backend can (DB and
+// CachedDB over the generated Store): on PostgreSQL one statement whether
+// or not the session had a row (insert, or replace the old row) and
+// whether or not the user is at the cap; elsewhere the insert (or one
+// transaction: delete the old row, insert the new), a SELECT of keys past
+// the cap and, at the cap, a DELETE. Over a backend that cannot, the cap is
+// enforced after the write, where it never fails the login, which is
+// committed by then (its errors are logged).
 func (s *Session) Login(ctx context.Context, userID any) error {
 	if userID == nil {
 		return errors.New("qsessions: Login with a nil user ID")
@@ -456,7 +460,7 @@ func (s *Session) Login(ctx context.Context, userID any) error {
 		s.clear()
 		s.renew = true
 	}
-	ended, capped, err := s.rotateCapped(ctx, userID)
+	ended, capped, err := s.rotateCapped(ctx, userID, true)
 	if err != nil {
 		return err
 	}
@@ -487,15 +491,15 @@ func (s *Session) CycleKey(ctx context.Context) error {
 
 // rotate writes the session under a new token. Caller holds mu.
 func (s *Session) rotate(ctx context.Context, userID any) error {
-	_, _, err := s.rotateCapped(ctx, userID)
+	_, _, err := s.rotateCapped(ctx, userID, false)
 	return err
 }
 
-// rotateCapped is rotate that, for a session with no row yet and a
-// CappingCreator backend, also enforces the per-user cap in the same step:
-// capped reports that it did, ended are the sessions it ended. Caller holds
-// mu.
-func (s *Session) rotateCapped(ctx context.Context, userID any) (ended []string, capped bool, err error) {
+// rotateCapped is rotate that, with capping (a login), also enforces the
+// per-user cap in the same step when the backend can: a CappingCreator for
+// a session with no row yet, a CappingRotator for one with a row. capped
+// reports that it did, ended are the sessions it ended. Caller holds mu.
+func (s *Session) rotateCapped(ctx context.Context, userID any, capping bool) (ended []string, capped bool, err error) {
 	now := s.m.now()
 	rec := s.record(now)
 	rec.UserID = userID
@@ -507,11 +511,15 @@ func (s *Session) rotateCapped(ctx context.Context, userID any) (ended []string,
 	var token string
 	bctx, cancel := s.m.bounded(ctx)
 	defer cancel()
-	switch cc, ok := s.m.Backend.(backend.CappingCreator); {
-	case s.rec == nil && ok:
+	cc, canCreate := s.m.Backend.(backend.CappingCreator)
+	cr, canRotate := s.m.Backend.(backend.CappingRotator)
+	switch {
+	case s.rec == nil && canCreate && capping:
 		token, ended, capped, err = cc.CreateCapped(bctx, rec, now, s.m.maxSessions()-1)
 	case s.rec == nil:
 		token, err = s.m.Backend.Create(bctx, rec, now)
+	case canRotate && capping:
+		token, ended, capped, err = cr.RotateCapped(bctx, s.rec.Key, rec, now, s.m.maxSessions()-1)
 	default:
 		token, err = s.m.Backend.Rotate(bctx, s.rec.Key, rec, now)
 	}

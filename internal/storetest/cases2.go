@@ -474,3 +474,176 @@ func testInsertCappedConcurrent(s *suite) {
 		s.t.Errorf("after the logins the user holds %d live sessions, want %d", len(live), keep+1)
 	}
 }
+
+func init() {
+	cases = append(cases,
+		testCase{name: "RotateCapped", run: testRotateCapped},
+		testCase{name: "RotateCappedConcurrent", run: testRotateCappedConcurrent},
+	)
+}
+
+// testRotateCapped: a CappingRotateStore replaces a live row by a new one
+// and ends the user's oldest other live sessions past keep, in one
+// statement on Postgres; it writes nothing when the old row is not live or
+// the new key is taken.
+func testRotateCapped(s *suite) {
+	rs, ok := s.Store.(backend.CappingRotateStore)
+	if !ok {
+		s.t.Skip("the store does not rotate with the cap")
+	}
+	uid := s.user()
+	var olds []string // oldest activity first
+	for i := range 3 {
+		r := s.record(uid, time.Hour)
+		r.LastActivity = s.now().Add(time.Duration(i-10) * time.Minute)
+		olds = append(olds, s.create(r))
+	}
+	anon := s.record(nil, time.Hour)
+	anon.LastActivity = s.now().Add(-time.Minute)
+	anonKey := s.create(anon)
+	otherUser := s.live(s.user())
+	newRec := func(u any) *backend.Record {
+		r := s.record(u, time.Hour)
+		r.LastActivity = s.now()
+		_, r.Key, _ = backend.NewToken(nil)
+		return r
+	}
+
+	// The anonymous row becomes uid's, at the cap (keep 2 of the 3
+	// others): the oldest goes.
+	r := newRec(uid)
+	s.Counter.Reset()
+	ended, err := rs.RotateCapped(s.ctx, anonKey, r, s.now(), 2)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.wantKeys("ended at the cap", ended, olds[0])
+	if s.db.Dialect == "postgres" {
+		if got := s.Counter.Count(); got != 1 {
+			s.t.Errorf("RotateCapped: %d statements, want 1: %v", got, s.Counter.Queries())
+		}
+	}
+	for _, q := range s.Counter.Queries() {
+		if strings.HasPrefix(strings.ToUpper(q.SQL), "SELECT") && strings.Contains(q.SQL, "session_data") {
+			s.t.Errorf("the cap read session_data: %s", q.SQL)
+		}
+	}
+	s.sameRecord(s.get(r.Key), r)
+	if _, err := s.Store.Get(s.ctx, anonKey, s.now()); !errors.Is(err, backend.ErrNotFound) {
+		s.t.Errorf("the old row after RotateCapped: %v, want ErrNotFound", err)
+	}
+	left, _ := s.Store.ExcessKeys(s.ctx, uid, s.now(), 0)
+	s.wantKeys("the user's live sessions", left, olds[1], olds[2], r.Key)
+
+	// Under the cap: nothing else ends.
+	r2 := newRec(uid)
+	if ended, err := rs.RotateCapped(s.ctx, r.Key, r2, s.now(), 5); err != nil || len(ended) != 0 {
+		s.t.Fatalf("under the cap: ended %v, %v", short(ended), err)
+	}
+	left, _ = s.Store.ExcessKeys(s.ctx, uid, s.now(), 0)
+	s.wantKeys("the user's live sessions", left, olds[1], olds[2], r2.Key)
+
+	// The old row is gone (revoked, or rotated by another request): nothing
+	// is written, nothing ends.
+	r3 := newRec(uid)
+	if _, err := rs.RotateCapped(s.ctx, r.Key, r3, s.now(), 0); !errors.Is(err, backend.ErrSessionInterrupted) {
+		s.t.Fatalf("RotateCapped of a gone row: %v, want ErrSessionInterrupted", err)
+	}
+	if _, err := s.Store.Get(s.ctx, r3.Key, s.now()); !errors.Is(err, backend.ErrNotFound) {
+		s.t.Errorf("RotateCapped of a gone row wrote the new one: %v", err)
+	}
+	left, _ = s.Store.ExcessKeys(s.ctx, uid, s.now(), 0)
+	s.wantKeys("the user's live sessions after an interrupted rotation", left, olds[1], olds[2], r2.Key)
+
+	// An expired old row is not live either.
+	exp := s.expired(uid)
+	if _, err := rs.RotateCapped(s.ctx, exp, newRec(uid), s.now(), 0); !errors.Is(err, backend.ErrSessionInterrupted) {
+		s.t.Fatalf("RotateCapped of an expired row: %v, want ErrSessionInterrupted", err)
+	}
+
+	// A taken key: ErrKeyExists, and the old row stays.
+	taken := newRec(uid)
+	taken.Key = olds[1]
+	if _, err := rs.RotateCapped(s.ctx, r2.Key, taken, s.now(), 0); !errors.Is(err, backend.ErrKeyExists) {
+		s.t.Fatalf("RotateCapped to a taken key: %v, want ErrKeyExists", err)
+	}
+	s.get(r2.Key)
+	left, _ = s.Store.ExcessKeys(s.ctx, uid, s.now(), 0)
+	s.wantKeys("the user's live sessions after a taken key", left, olds[1], olds[2], r2.Key)
+
+	// No cap (keep < 0), and the binding carried.
+	b := newRec(uid)
+	b.DeviceKey, b.DeviceSecret = `{"kty":"EC"}`, []byte("0123456789abcdef0123456789abcdef")
+	if ended, err := rs.RotateCapped(s.ctx, r2.Key, b, s.now(), -1); err != nil || len(ended) != 0 {
+		s.t.Fatalf("no cap: %v %v", ended, err)
+	}
+	if got := s.get(b.Key); got.DeviceKey != b.DeviceKey || string(got.DeviceSecret) != string(b.DeviceSecret) {
+		s.t.Errorf("RotateCapped lost the binding: %+v", got)
+	}
+	if _, err := s.Store.Get(s.ctx, otherUser, s.now()); err != nil {
+		s.t.Errorf("another user's session went: %v", err)
+	}
+}
+
+// testRotateCappedConcurrent: logins of one user past the cap, half of
+// them rotating a row of their own, all in parallel, all succeed (on
+// Postgres two of them can deadlock, each ending the other's old row; the
+// store retries) and leave the user at the cap.
+func testRotateCappedConcurrent(s *suite) {
+	rs, ok := s.Store.(backend.CappingRotateStore)
+	cs, ok2 := s.Store.(backend.CappingStore)
+	if !ok || !ok2 {
+		s.t.Skip("the store does not rotate with the cap")
+	}
+	uid := s.user()
+	const keep, before, workers, each = 5, 40, 8, 30
+	var mine []string
+	for i := range before {
+		r := s.record(uid, time.Hour)
+		r.LastActivity = s.now().Add(time.Duration(i-before) * time.Second)
+		mine = append(mine, s.create(r))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				r := s.record(uid, time.Hour)
+				r.LastActivity = s.now().Add(time.Duration(w*each+i) * time.Millisecond)
+				_, r.Key, _ = backend.NewToken(nil)
+				var err error
+				if w%2 == 0 {
+					_, err = cs.InsertCapped(s.ctx, r, s.now(), keep)
+				} else {
+					// Rotate an anonymous row of this worker's own into a
+					// session of uid.
+					a := s.record(nil, time.Hour)
+					_, a.Key, _ = backend.NewToken(nil)
+					if err = s.Store.Insert(s.ctx, a); err == nil {
+						_, err = rs.RotateCapped(s.ctx, a.Key, r, s.now(), keep)
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		s.t.Errorf("concurrent InsertCapped/RotateCapped: %v", err)
+	}
+	r := s.record(uid, time.Hour)
+	r.LastActivity = s.now().Add(time.Hour)
+	_, r.Key, _ = backend.NewToken(nil)
+	if _, err := cs.InsertCapped(s.ctx, r, s.now(), keep); err != nil {
+		s.t.Fatal(err)
+	}
+	if live, _ := s.Store.ExcessKeys(s.ctx, uid, s.now(), 0); len(live) != keep+1 {
+		s.t.Errorf("after the logins the user holds %d live sessions, want %d", len(live), keep+1)
+	}
+}

@@ -32,8 +32,8 @@ type LoginSessionStore struct {
 	getOnce sync.Once
 	get     string
 
-	insOnce        sync.Once
-	ins, insExcess string // InsertCapped's statements (see insertSQL)
+	insOnce             sync.Once
+	ins, insExcess, rot string // InsertCapped's and RotateCapped's statements (see insertSQL)
 }
 
 var _ backend.Store = (*LoginSessionStore)(nil)
@@ -151,7 +151,8 @@ var loginsessionInsertColumns = []string{
 // built once: on Postgres one statement that inserts and ends the user's
 // other live sessions past the newest keep (data-modifying WITHs; the
 // SELECT sees the table as before the insert), elsewhere an INSERT, a
-// SELECT of the keys past the cap and, at the cap, a DELETE.
+// SELECT of the keys past the cap and, at the cap, a DELETE. On Postgres it
+// also builds RotateCapped's statement (s.rot).
 func (s *LoginSessionStore) insertSQL() (ins, excess string) {
 	s.insOnce.Do(func() {
 		d := s.client.driver.Dialect()
@@ -180,8 +181,19 @@ func (s *LoginSessionStore) insertSQL() (ins, excess string) {
 			// join's order, so that two logins of one user at the cap lock
 			// the rows they both end in the same order and cannot deadlock.
 			tbl, key := `"`+loginsession.Table+`"`, `"`+loginsession.FieldID+`"`
-			s.ins = "WITH ins AS (" + s.ins + " RETURNING 1), old AS (" + q + "), del AS (DELETE FROM " + tbl +
-				" WHERE " + key + " = ANY(ARRAY(SELECT " + key + " FROM old ORDER BY " + key + ")) RETURNING " + key + ") SELECT " + key + " FROM del"
+			del := "del AS (DELETE FROM " + tbl + " WHERE " + key + " = ANY(ARRAY(SELECT " + key + " FROM old ORDER BY " + key + ")) RETURNING " + key + ")"
+			// RotateCapped: the old row ($14, if live) goes, the new one is
+			// inserted only if it went (INSERT ... SELECT, its parameters
+			// typed by the columns), and the cap's SELECT, which sees the
+			// table as before the statement, skips the old key too and runs
+			// only if it went. A row with a NULL key says it was not live.
+			gone := "gone AS (DELETE FROM " + tbl + " WHERE " + key + " = $14 AND " + `"` + loginsession.FieldExpireDate + `"` + " > $12 RETURNING " + key + ")"
+			insSel := strings.Replace(s.ins, " VALUES (", " SELECT ", 1)
+			insSel = strings.TrimSuffix(insSel, ")") + " WHERE EXISTS (SELECT 1 FROM gone)"
+			oldRot := strings.Replace(q, " ORDER BY ", " AND "+tbl+"."+key+" <> $14 AND EXISTS (SELECT 1 FROM gone) ORDER BY ", 1)
+			s.rot = "WITH " + gone + ", ins AS (" + insSel + " RETURNING 1), old AS (" + oldRot + "), " + del +
+				" SELECT " + key + " FROM del UNION ALL SELECT NULL WHERE NOT EXISTS (SELECT 1 FROM gone)"
+			s.ins = "WITH ins AS (" + s.ins + " RETURNING 1), old AS (" + q + "), " + del + " SELECT " + key + " FROM del"
 			return
 		}
 		s.insExcess, _ = sel.Query()
@@ -198,9 +210,80 @@ func (s *LoginSessionStore) insertSQL() (ins, excess string) {
 // index, and a DELETE at the cap. The statements are built once and bypass
 // ent's builders and hooks, as the store's own writes should.
 func (s *LoginSessionStore) InsertCapped(ctx context.Context, rec *backend.Record, now time.Time, keep int) ([]string, error) {
-	uid, err := loginsessionUserID(rec.UserID)
+	uid, args, err := s.insertArgs(rec)
 	if err != nil {
 		return nil, err
+	}
+	capped := uid != nil && keep >= 0
+	ins, excess := s.insertSQL()
+	if excess == "" { // Postgres: one statement
+		skip := keep
+		if !capped {
+			skip = maxExcessKeys // no user, or no cap: nothing past it
+		}
+		args = append(args, backend.Time(now), skip)
+		for attempt := 1; ; attempt++ {
+			keys, err := s.queryKeys(ctx, ins, args)
+			switch {
+			case err == nil:
+				return keys, nil
+			case sqlgraph.IsUniqueConstraintError(err):
+				return nil, backend.ErrKeyExists
+			case !backend.IsDeadlock(err) || attempt == 3:
+				// A deadlock is with a RotateCapped of the same user (each
+				// ending the other's old row); the statement wrote nothing.
+				return nil, fmt.Errorf("inserting the session: %w", err)
+			}
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		err := s.client.driver.Exec(ctx, ins, args, nil)
+		if err == nil {
+			break
+		}
+		if sqlgraph.IsUniqueConstraintError(err) {
+			return nil, backend.ErrKeyExists
+		}
+		if !backend.IsDeadlock(err) || attempt == 3 {
+			return nil, fmt.Errorf("inserting the session: %w", err)
+		}
+	}
+	if !capped {
+		return nil, nil
+	}
+	return s.endExcess(ctx, *uid, now, rec.Key, keep)
+}
+
+// endExcess ends uid's live sessions past the newest keep, skipping key
+// (the one just written): a SELECT of keys and, at the cap, a DELETE,
+// retried when the database broke a deadlock with it (concurrent logins
+// of the user, each ending the other's sessions).
+func (s *LoginSessionStore) endExcess(ctx context.Context, uid uuid.UUID, now time.Time, key string, keep int) ([]string, error) {
+	_, excess := s.insertSQL()
+	keys, err := s.queryKeys(ctx, excess, []any{uid, backend.Time(now), key, keep})
+	if err != nil || len(keys) == 0 {
+		if err != nil {
+			err = fmt.Errorf("reading the user's session keys: %w", err)
+		}
+		return nil, err
+	}
+	for attempt := 1; ; attempt++ {
+		_, err := s.Delete(ctx, keys...)
+		if err == nil {
+			return keys, nil
+		}
+		if !backend.IsDeadlock(err) || attempt == 3 {
+			return nil, err
+		}
+	}
+}
+
+// insertArgs returns rec's user ID and the values of the INSERT's columns
+// (loginsessionInsertColumns).
+func (s *LoginSessionStore) insertArgs(rec *backend.Record) (*uuid.UUID, []any, error) {
+	uid, err := loginsessionUserID(rec.UserID)
+	if err != nil {
+		return nil, nil, err
 	}
 	var uidArg, ua, ip, dk any
 	if uid != nil {
@@ -216,44 +299,82 @@ func (s *LoginSessionStore) InsertCapped(ctx context.Context, rec *backend.Recor
 	if rec.DeviceKey != "" {
 		dk, secret = rec.DeviceKey, rec.DeviceSecret
 	}
-	args := []any{rec.Key, loginsessionData(rec.Data), backend.Time(rec.ExpireDate), uidArg, ua, ip,
-		backend.Time(rec.CreatedAt), backend.Time(rec.UpdatedAt), backend.Time(rec.LastActivity), dk, secret}
+	return uid, []any{rec.Key, loginsessionData(rec.Data), backend.Time(rec.ExpireDate), uidArg, ua, ip,
+		backend.Time(rec.CreatedAt), backend.Time(rec.UpdatedAt), backend.Time(rec.LastActivity), dk, secret}, nil
+}
+
+// RotateCapped implements backend.CappingRotateStore: Rotate (the live row
+// oldKey replaced by rec) that also ends the user's oldest other live
+// sessions past the newest keep (keys only) and returns their keys; keep <
+// 0 caps nothing. ErrSessionInterrupted, and nothing written, when oldKey
+// is not live; ErrKeyExists when rec.Key is taken. One statement on
+// Postgres (where a deadlock with a concurrent login of the same user, the
+// two statements ending each other's rows, is retried: the statement wrote
+// nothing); elsewhere Rotate's transaction, then a SELECT of keys and, at
+// the cap, a DELETE (each retried after a deadlock, as on Postgres).
+func (s *LoginSessionStore) RotateCapped(ctx context.Context, oldKey string, rec *backend.Record, now time.Time, keep int) ([]string, error) {
+	uid, args, err := s.insertArgs(rec)
+	if err != nil {
+		return nil, err
+	}
 	capped := uid != nil && keep >= 0
-	ins, excess := s.insertSQL()
+	_, excess := s.insertSQL()
 	if excess == "" { // Postgres: one statement
 		skip := keep
 		if !capped {
-			skip = maxExcessKeys // no user, or no cap: nothing past it
+			skip = maxExcessKeys
 		}
-		keys, err := s.queryKeys(ctx, ins, append(args, backend.Time(now), skip))
-		if err != nil {
-			if sqlgraph.IsUniqueConstraintError(err) {
+		args = append(args, backend.Time(now), skip, oldKey)
+		for attempt := 1; ; attempt++ {
+			keys, gone, err := s.rotateKeys(ctx, args)
+			switch {
+			case err == nil && !gone:
+				return nil, backend.ErrSessionInterrupted
+			case err == nil:
+				return keys, nil
+			case sqlgraph.IsUniqueConstraintError(err):
 				return nil, backend.ErrKeyExists
+			case !backend.IsDeadlock(err) || attempt == 3:
+				return nil, fmt.Errorf("rotating the session key: %w", err)
 			}
-			return nil, fmt.Errorf("inserting the session: %w", err)
 		}
-		return keys, nil
 	}
-	if err := s.client.driver.Exec(ctx, ins, args, nil); err != nil {
-		if sqlgraph.IsUniqueConstraintError(err) {
-			return nil, backend.ErrKeyExists
+	for attempt := 1; ; attempt++ {
+		err := s.Rotate(ctx, oldKey, rec, now)
+		if err == nil {
+			break
 		}
-		return nil, fmt.Errorf("inserting the session: %w", err)
+		if !backend.IsDeadlock(err) || attempt == 3 {
+			return nil, err
+		}
 	}
 	if !capped {
 		return nil, nil
 	}
-	keys, err := s.queryKeys(ctx, excess, []any{*uid, backend.Time(now), rec.Key, keep})
-	if err != nil || len(keys) == 0 {
-		if err != nil {
-			err = fmt.Errorf("reading the user's session keys: %w", err)
+	return s.endExcess(ctx, *uid, now, rec.Key, keep)
+}
+
+// rotateKeys runs RotateCapped's Postgres statement: the keys it ended,
+// and whether the old row was live (no NULL row).
+func (s *LoginSessionStore) rotateKeys(ctx context.Context, args []any) (keys []string, gone bool, err error) {
+	rows := &entsql.Rows{}
+	if err := s.client.driver.Query(ctx, s.rot, args, rows); err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	gone = true
+	for rows.Next() {
+		var k entsql.NullString
+		if err := rows.Scan(&k); err != nil {
+			return nil, false, err
 		}
-		return nil, err
+		if !k.Valid {
+			gone = false
+			continue
+		}
+		keys = append(keys, k.String)
 	}
-	if _, err := s.Delete(ctx, keys...); err != nil {
-		return nil, err
-	}
-	return keys, nil
+	return keys, gone, rows.Err()
 }
 
 // queryKeys runs a query of session keys.
