@@ -42,6 +42,7 @@ type config struct {
 	GeoIPDir       string
 	TrustedProxies string
 	DBSC           dbscConfig // dbsc.go
+	Django         djangoConfig
 }
 
 // demoUser is a user the demo created, with its fresh password.
