@@ -37,7 +37,7 @@
 //	go run ./cmd/load                         # the full run, about 5 minutes
 //	go run ./cmd/load -short                  # CI: a few seconds, proves it works
 //	go run ./cmd/load -markdown out.md        # also write the BENCHMARKS.md section
-//	go run ./cmd/load -routes login -profile /tmp/prof   # CPU profiles of the login rounds
+//	go run ./cmd/load -routes login -profile /tmp/prof   # CPU profiles of the rounds (here: logins)
 //
 // bench/run load runs it and puts its section into BENCHMARKS.md.
 //
@@ -112,7 +112,7 @@ func main() {
 	flag.IntVar(&cfg.warmth, "warmth", 3, "read rounds after a write burst on cached_db (0 skips them)")
 	flag.BoolVar(&cfg.short, "short", false, "CI mode: 1 round of 1 s, 100 sessions, few users; fails on any error")
 	flag.StringVar(&cfg.markdown, "markdown", "", "write the BENCHMARKS.md section to this file")
-	flag.StringVar(&cfg.profile, "profile", "", "directory for CPU profiles of each server during the login rounds")
+	flag.StringVar(&cfg.profile, "profile", "", "directory for CPU profiles of each server during every round of the routes run (-routes picks them)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the database afterwards")
 	flag.Parse()
 

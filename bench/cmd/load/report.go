@@ -129,7 +129,10 @@ func (r *report) write(w io.Writer) {
 		cfg.conns, cfg.rounds, cfg.duration, strings.Join(cfg.servers, ", "))
 	p("| per server | %s signed-in sessions with random cookies (about 150 bytes of data); login: %s fresh users, one login each at most; login at cap: %d users holding %d live sessions (qsessions' cap: %d); %d database connections |\n",
 		thousands(cfg.sessions), thousands(cfg.users), cfg.capUsers, cfg.perCap, cfg.perCap+1, cfg.pool)
-	p("| database | one PostgreSQL database, a schema per server; qsessions: the reference ent schema, ent over database/sql and pgx's stdlib; scs: pgxstore over pgxpool |\n")
+	p("| database | one PostgreSQL database, a schema per server, `VACUUM ANALYZE` after the setup (the server's autovacuum: %s); qsessions: the reference ent schema, ent over database/sql and pgx's stdlib; scs: pgxstore over pgxpool |\n", orDash(r.env.autovacuum))
+	if r.env.cacheMem != "" {
+		p("| memcached after the setup | %s |\n", r.env.cacheMem)
+	}
 	p("| counted | statements and round trips (statements plus BEGIN/COMMIT) at the wire by a pgx QueryTracer in each server; row writes of the session table from `pg_stat_user_tables` (n_tup_ins + n_tup_upd + n_tup_del); server CPU from getrusage of the server process |\n\n")
 
 	// Throughput and latency.

@@ -95,6 +95,8 @@ type environment struct {
 	postgres, memcached string
 	dbName              string
 	commit              string // the checkout measured, from git
+	autovacuum          string // the server's autovacuum setting
+	cacheMem            string // memcached's memory per cached session, after the setup
 }
 
 // run sets up the database, memcached and the servers, measures, reports
@@ -184,6 +186,21 @@ func run(cfg config) (ok bool, err error) {
 			return false, err
 		}
 	}
+	// Statistics, as autovacuum would keep them on a production server
+	// (the shared test server may run with autovacuum off): without them a
+	// connection's cached generic plans stay those made for the empty
+	// tables of the setup's first statements (sequential scans of the
+	// session table for the cap's lookup by user, say) for the whole run.
+	// ANALYZE also invalidates the plans cached so far.
+	_ = h.stats.QueryRowContext(ctx, "SHOW autovacuum").Scan(&h.env.autovacuum)
+	if _, err := h.stats.ExecContext(ctx, "VACUUM ANALYZE"); err != nil {
+		return false, fmt.Errorf("analyzing the tables: %w", err)
+	}
+	if c := h.children[kindCached]; c != nil && cfg.sessions > 0 {
+		// The cache holds the signed-in sessions (and the at-cap users'):
+		// what one costs in memcached, with its item header and key.
+		h.env.cacheMem = memcachedMemory(h.cfg.memcached)
+	}
 	for _, c := range h.children {
 		var t struct {
 			Cookie string   `json:"cookie"`
@@ -235,7 +252,7 @@ func (h *harness) measure() ([]sample, error) {
 	for r := 1; r <= cfg.rounds; r++ {
 		for _, route := range cfg.routes {
 			for _, kind := range cfg.servers {
-				s, err := h.sample(h.children[kind], route, r, cfg.duration, cfg.profile != "" && strings.HasPrefix(route, "login"))
+				s, err := h.sample(h.children[kind], route, r, cfg.duration, cfg.profile != "")
 				if err != nil {
 					return nil, err
 				}
@@ -588,6 +605,55 @@ func memcachedVersion(addr string) string {
 		return "?"
 	}
 	return strings.TrimPrefix(strings.TrimSpace(line), "VERSION ")
+}
+
+// memcachedMemory describes the memory memcached at addr spends per item
+// ("stats": bytes over curr_items, the items' own size with their keys and
+// headers; "stats slabs": the chunks holding them, what the items take of
+// the memory limit), or "".
+func memcachedMemory(addr string) string {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return ""
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	r := bufio.NewReader(c)
+	stats := func(cmd string) map[string]int64 {
+		out := map[string]int64{}
+		if _, err := io.WriteString(c, cmd+"\r\n"); err != nil {
+			return out
+		}
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil || strings.TrimSpace(line) == "END" {
+				return out
+			}
+			f := strings.Fields(line)
+			if len(f) == 3 && f[0] == "STAT" {
+				n, _ := strconv.ParseInt(f[2], 10, 64)
+				out[f[1]] += n
+				if i := strings.IndexByte(f[1], ':'); i >= 0 { // "1:chunk_size": per slab class
+					out["all:"+f[1][i+1:]] += n
+				}
+			}
+		}
+	}
+	g, sl := stats("stats"), stats("stats slabs")
+	items := g["curr_items"]
+	if items == 0 {
+		return ""
+	}
+	var chunks int64
+	for k, v := range sl {
+		// used_chunks times chunk_size, per class.
+		if strings.HasSuffix(k, ":used_chunks") && !strings.HasPrefix(k, "all:") {
+			class := strings.TrimSuffix(k, ":used_chunks")
+			chunks += v * sl[class+":chunk_size"]
+		}
+	}
+	return fmt.Sprintf("%d items: %d bytes per item (value, key and item header; memcached's `bytes` over `curr_items`), %d bytes of slab chunks per item",
+		items, g["bytes"]/items, chunks/items)
 }
 
 // gitCommit describes the checkout the harness runs in: the short commit,

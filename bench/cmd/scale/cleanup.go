@@ -77,6 +77,7 @@ type innodb struct {
 	lockWaits, lockTimeMs    int64 // Innodb_row_lock_waits, Innodb_row_lock_time
 	poolReads, poolRequests  int64 // Innodb_buffer_pool_reads (from disk), _read_requests
 	rowsDeleted, historyList int64 // Innodb_rows_deleted, Innodb_history_list_length
+	logWritten, pagesFlushed int64 // Innodb_os_log_written (bytes of redo), Innodb_buffer_pool_pages_flushed
 }
 
 // innodbStatus reads the counters (global: other clients of the server
@@ -85,7 +86,8 @@ func innodbStatus(ctx context.Context, db *sql.DB) (innodb, error) {
 	var s innodb
 	rows, err := db.QueryContext(ctx, `SHOW GLOBAL STATUS WHERE Variable_name IN
 ('Innodb_row_lock_waits', 'Innodb_row_lock_time', 'Innodb_buffer_pool_reads',
-'Innodb_buffer_pool_read_requests', 'Innodb_rows_deleted', 'Innodb_history_list_length')`)
+'Innodb_buffer_pool_read_requests', 'Innodb_rows_deleted', 'Innodb_history_list_length',
+'Innodb_os_log_written', 'Innodb_buffer_pool_pages_flushed')`)
 	if err != nil {
 		return s, err
 	}
@@ -109,6 +111,10 @@ func innodbStatus(ctx context.Context, db *sql.DB) (innodb, error) {
 			s.rowsDeleted = v
 		case "innodb_history_list_length":
 			s.historyList = v
+		case "innodb_os_log_written":
+			s.logWritten = v
+		case "innodb_buffer_pool_pages_flushed":
+			s.pagesFlushed = v
 		}
 	}
 	return s, rows.Err()
@@ -145,9 +151,11 @@ func historyWatch(ctx context.Context, db *sql.DB) (stop func() int64) {
 // innodbDelta describes what changed between two snapshots over rows
 // deleted rows.
 func innodbDelta(a, b innodb, rows int) string {
-	return fmt.Sprintf("row lock waits %d (%d ms), buffer pool reads from disk %d (%.2f per deleted row) of %d page requests",
+	return fmt.Sprintf("row lock waits %d (%d ms), buffer pool reads from disk %d (%.2f per deleted row) of %d page requests, redo written %.0f MB (%.0f bytes per deleted row), pages flushed %d (%.2f per deleted row)",
 		b.lockWaits-a.lockWaits, b.lockTimeMs-a.lockTimeMs, b.poolReads-a.poolReads,
-		float64(b.poolReads-a.poolReads)/float64(max(rows, 1)), b.poolRequests-a.poolRequests)
+		float64(b.poolReads-a.poolReads)/float64(max(rows, 1)), b.poolRequests-a.poolRequests,
+		float64(b.logWritten-a.logWritten)/1e6, float64(b.logWritten-a.logWritten)/float64(max(rows, 1)),
+		b.pagesFlushed-a.pagesFlushed, float64(b.pagesFlushed-a.pagesFlushed)/float64(max(rows, 1)))
 }
 
 // waitPurge waits (at most 10 minutes) until InnoDB's history list is

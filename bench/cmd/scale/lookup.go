@@ -33,6 +33,7 @@ func publicIDLookup(ctx context.Context, db *dburl.DB, store backend.Store, drv 
 			return fmt.Errorf("public-id lookup of %s did not find its session", backend.PublicID(key))
 		}
 	}
+	cur.lookup, cur.lookupStmts = total/time.Duration(opts.lookups), float64(statements)/float64(opts.lookups)
 	fmt.Printf("\npublic-id lookup of a live session (Store.Find, mean of %d): %v/op, %.0f statements/op\n",
 		opts.lookups, (total / time.Duration(opts.lookups)).Round(time.Microsecond), float64(statements)/float64(opts.lookups))
 	if err := explain(ctx, db, drv.Queries()[0]); err != nil {
@@ -41,6 +42,7 @@ func publicIDLookup(ctx context.Context, db *dburl.DB, store backend.Store, drv 
 	drv.Reset()
 	start := time.Now()
 	rs, err := store.Find(ctx, "0123456789abcdef")
+	cur.lookupUnknown = time.Since(start)
 	if err != nil && !errors.Is(err, backend.ErrNotFound) {
 		return fmt.Errorf("public-id lookup of an unknown id: %w", err)
 	}

@@ -20,10 +20,17 @@
 //	go run ./cmd/scale                      # both servers, defaults
 //	go run ./cmd/scale -dialects postgres -sessions 200000 -users 20000
 //	go run ./cmd/scale -dialects mysql -variants offset,keyset,delete-limit
+//	go run ./cmd/scale -dialects postgres,mysql,sqlite,mariadb:128M,mariadb:2G -markdown scale.md
 //
 // Servers come from QSESSIONS_TEST_POSTGRES and QSESSIONS_TEST_MYSQL (the
-// tests' defaults otherwise). Each run works in a new schema (Postgres) or
-// database (MySQL) and drops it at the end unless -keep is given.
+// tests' defaults otherwise); "sqlite" is a file in a temp directory;
+// "mariadb:<size>[:<log size>]" starts a private mariadbd (mariadb-install-db
+// into a temp directory, a free loopback port) with MariaDB's defaults but
+// innodb_buffer_pool_size <size> (and innodb_log_file_size <log size>), and
+// stops it afterwards: the shared servers are never reconfigured. Each run works in a new schema
+// (Postgres), database (MySQL) or file (SQLite) and drops it at the end
+// unless -keep is given. At the end it prints a summary, one line per
+// database (with -markdown, also to a file).
 package main
 
 import (
@@ -49,7 +56,8 @@ import (
 )
 
 func main() {
-	dialects := flag.String("dialects", "postgres,mysql", "comma-separated: postgres, mysql")
+	dialects := flag.String("dialects", "postgres,mysql", "comma-separated: postgres, mysql (the shared servers), sqlite, mariadb:<buffer pool size>[:<redo log size>] (a private mariadbd)")
+	markdown := flag.String("markdown", "", "also write the summary table to this file")
 	sessions := flag.Int("sessions", 1_000_000, "sessions to insert")
 	users := flag.Int("users", 100_000, "users to spread them over")
 	expired := flag.Float64("expired", 0.5, "share of sessions already expired")
@@ -62,12 +70,83 @@ func main() {
 	if *variants != "" {
 		opts.variants = strings.Split(*variants, ",")
 	}
+	var results []*result
 	for _, d := range strings.Split(*dialects, ",") {
-		if err := run(d, *sessions, *users, *expired, *batch, *keep); err != nil {
+		t, err := newTarget(d)
+		if err == nil {
+			cur = &result{label: t.label, sessions: *sessions}
+			err = run(t, *sessions, *users, *expired, *batch, *keep)
+			t.close()
+			results = append(results, cur)
+		}
+		if err != nil {
 			fmt.Fprintf(os.Stderr, "scale %s: %v\n", d, err)
 			os.Exit(1)
 		}
 	}
+	sum := summary(results)
+	fmt.Printf("\n===== summary\n\n%s", sum)
+	if *markdown != "" {
+		if err := os.WriteFile(*markdown, []byte(sum), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "scale:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// target is one database server to measure.
+type target struct {
+	name, label string // the -dialects entry; the server's name for the report
+	kind        string // testutil.Postgres, testutil.MySQL or testutil.SQLite
+	base        string // the server's URL (SQLite: the file's)
+	close       func()
+}
+
+// newTarget resolves a -dialects entry, starting a private MariaDB for
+// mariadb:<size>.
+func newTarget(name string) (target, error) {
+	t := target{name: name, close: func() {}}
+	switch {
+	case name == testutil.Postgres:
+		t.kind, t.base = name, testutil.Env("QSESSIONS_TEST_POSTGRES", testutil.DefaultPostgres)
+		t.label = "PostgreSQL " + serverVersion(t.base, "SHOW server_version")
+	case name == testutil.MySQL:
+		t.kind, t.base = name, testutil.Env("QSESSIONS_TEST_MYSQL", testutil.DefaultMySQL)
+		t.label = "MariaDB/MySQL " + serverVersion(t.base, "SELECT VERSION()") + " (shared server, innodb_buffer_pool_size " +
+			serverVersion(t.base, "SELECT CONCAT(@@innodb_buffer_pool_size DIV 1048576, 'M')") + ")"
+	case name == testutil.SQLite:
+		dir, err := os.MkdirTemp("", "qsessions-scale-sqlite-")
+		if err != nil {
+			return t, err
+		}
+		t.kind, t.base, t.close = name, "sqlite://"+dir+"/scale.db", func() { os.RemoveAll(dir) }
+		t.label = "SQLite " + serverVersion(t.base, "SELECT sqlite_version()") + " (mattn/go-sqlite3, WAL, a file on the same disk)"
+	case strings.HasPrefix(name, "mariadb:"):
+		pool, logSize, _ := strings.Cut(strings.TrimPrefix(name, "mariadb:"), ":")
+		fmt.Printf("\nstarting a private mariadbd with innodb_buffer_pool_size %s\n", pool)
+		m, err := startMariaDB(pool, logSize)
+		if err != nil {
+			return t, err
+		}
+		t.kind, t.base, t.label, t.close = testutil.MySQL, m.URL(), m.Label(), m.Close
+	default:
+		return t, fmt.Errorf("unknown dialect %q (want postgres, mysql, sqlite or mariadb:<size>)", name)
+	}
+	return t, nil
+}
+
+// serverVersion runs q (one value) on the server at base, or returns "?".
+func serverVersion(base, q string) string {
+	db, err := dburl.Open(base)
+	if err != nil {
+		return "?"
+	}
+	defer db.Close()
+	var v string
+	if err := db.SQL.QueryRowContext(context.Background(), q).Scan(&v); err != nil {
+		return "?"
+	}
+	return v
 }
 
 // opts are the flags of the measurements beyond the fill.
@@ -77,10 +156,10 @@ var opts struct {
 	variants []string
 }
 
-// run fills and measures one dialect.
-func run(name string, nSessions, nUsers int, expiredShare float64, batch int, keep bool) error {
+// run fills and measures one database.
+func run(t target, nSessions, nUsers int, expiredShare float64, batch int, keep bool) error {
 	ctx := context.Background()
-	db, drop, err := freshDB(ctx, name)
+	db, drop, err := freshDB(ctx, t)
 	if err != nil {
 		return err
 	}
@@ -88,7 +167,7 @@ func run(name string, nSessions, nUsers int, expiredShare float64, batch int, ke
 	if !keep {
 		defer drop()
 	}
-	fmt.Printf("\n===== %s: %d sessions over %d users, %.0f%% expired (%s)\n", name, nSessions, nUsers, expiredShare*100, db.URL)
+	fmt.Printf("\n===== %s: %d sessions over %d users, %.0f%% expired (%s)\n", t.label, nSessions, nUsers, expiredShare*100, db.URL)
 
 	plain := ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, db.SQL)))
 	if err := plain.Schema.Create(ctx); err != nil {
@@ -153,10 +232,13 @@ func run(name string, nSessions, nUsers int, expiredShare float64, batch int, ke
 			return fmt.Errorf("inserting sessions: %w", err)
 		}
 	}
+	cur.fill = time.Since(start)
 	fmt.Printf("sessions inserted in %v\n", time.Since(start).Round(time.Millisecond))
 	if err := analyze(ctx, db); err != nil {
 		return err
 	}
+	cur.size = tableSize(ctx, db)
+	fmt.Printf("table size: %s\n", cur.size)
 
 	// The measured client records its statements, for EXPLAIN.
 	drv := testutil.NewCountingDriver(entsql.OpenDB(db.Dialect, db.SQL))
@@ -185,6 +267,7 @@ func run(name string, nSessions, nUsers int, expiredShare float64, batch int, ke
 	if err != nil {
 		return err
 	}
+	cur.get = d
 	fmt.Printf("\nGet(key): %v/op\n", d)
 	if err := explain(ctx, db, drv.Queries()[0]); err != nil {
 		return err
@@ -235,6 +318,7 @@ func clearExpired(ctx context.Context, db *dburl.DB, store, readStore backend.St
 		if err != nil {
 			return err
 		}
+		cur.before = lat
 		fmt.Printf("\nreaders (%d goroutines, Store.Get of random live sessions) before the cleanup: %s\n", opts.readers, latencyLine(lat, time.Since(start)))
 	}
 	mysql := db.Dialect == dialect.MySQL
@@ -287,6 +371,7 @@ func clearExpired(ctx context.Context, db *dburl.DB, store, readStore backend.St
 	if rerr != nil {
 		return rerr
 	}
+	cur.cleared, cur.clearTook, cur.during = cleared, took, lat
 	fmt.Printf("\nClearExpired: %d rows in %v (%.0f rows/s, batches of %d: a SELECT of keys, a DELETE by key)\n",
 		cleared, took.Round(time.Millisecond), float64(cleared)/took.Seconds(), backend.DefaultBatchSize)
 	if stopReaders != nil {
@@ -297,7 +382,13 @@ func clearExpired(ctx context.Context, db *dburl.DB, store, readStore backend.St
 		if err != nil {
 			return err
 		}
-		fmt.Printf("InnoDB during the cleanup (global counters): %s; history list peak %d\n", innodbDelta(before, after, cleared), stopWatch())
+		peak := stopWatch()
+		cur.innodb = fmt.Sprintf("%d row lock waits (%d ms); per deleted row %.2f buffer-pool reads from disk, %.2f pages flushed, %.0f bytes of redo; history list peak %d",
+			after.lockWaits-before.lockWaits, after.lockTimeMs-before.lockTimeMs,
+			float64(after.poolReads-before.poolReads)/float64(max(cleared, 1)),
+			float64(after.pagesFlushed-before.pagesFlushed)/float64(max(cleared, 1)),
+			float64(after.logWritten-before.logWritten)/float64(max(cleared, 1)), peak)
+		fmt.Printf("InnoDB during the cleanup (global counters): %s; history list peak %d\n", innodbDelta(before, after, cleared), peak)
 	}
 	return nil
 }
@@ -318,8 +409,11 @@ func timeIt(reps int, f func() (int, error)) (time.Duration, int, error) {
 // explain prints the plan of q, with actual row counts on Postgres.
 func explain(ctx context.Context, db *dburl.DB, q testutil.Query) error {
 	prefix := "EXPLAIN "
-	if db.Dialect == dialect.Postgres {
+	switch db.Dialect {
+	case dialect.Postgres:
 		prefix = "EXPLAIN (ANALYZE, BUFFERS) "
+	case dialect.SQLite:
+		prefix = "EXPLAIN QUERY PLAN "
 	}
 	fmt.Printf("  %s\n", q.SQL)
 	rows, err := db.SQL.QueryContext(ctx, prefix+q.SQL, q.Args...)
@@ -365,6 +459,9 @@ func analyze(ctx context.Context, db *dburl.DB) error {
 	if db.Dialect == dialect.MySQL {
 		q = "ANALYZE TABLE qsessions_session"
 	}
+	if db.Dialect == dialect.SQLite {
+		q = "ANALYZE"
+	}
 	rows, err := db.SQL.QueryContext(ctx, q)
 	if err != nil {
 		return fmt.Errorf("analyze: %w", err)
@@ -372,22 +469,28 @@ func analyze(ctx context.Context, db *dburl.DB) error {
 	return rows.Close()
 }
 
-// freshDB creates a schema (Postgres) or database (MySQL) of its own and
-// returns it opened, with a function that drops it.
-func freshDB(ctx context.Context, name string) (*dburl.DB, func(), error) {
+// freshDB creates a schema (Postgres), database (MySQL) or file (SQLite)
+// of its own and returns it opened, with a function that drops it.
+func freshDB(ctx context.Context, t target) (*dburl.DB, func(), error) {
+	if t.kind == testutil.SQLite {
+		db, err := dburl.Open(t.base)
+		if err != nil {
+			return nil, nil, err
+		}
+		return db, func() {}, nil // the file goes with the target's directory
+	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	schema := "qs_scale_" + hex.EncodeToString(b[:])
-	var base, create, dropSQL string
-	switch name {
+	base := t.base
+	var create, dropSQL string
+	switch t.kind {
 	case testutil.Postgres:
-		base = testutil.Env("QSESSIONS_TEST_POSTGRES", testutil.DefaultPostgres)
 		create, dropSQL = "CREATE SCHEMA "+schema, "DROP SCHEMA "+schema+" CASCADE"
 	case testutil.MySQL:
-		base = testutil.Env("QSESSIONS_TEST_MYSQL", testutil.DefaultMySQL)
 		create, dropSQL = "CREATE DATABASE "+schema+" CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", "DROP DATABASE "+schema
 	default:
-		return nil, nil, fmt.Errorf("unknown dialect %q (want postgres or mysql)", name)
+		return nil, nil, fmt.Errorf("unknown dialect %q", t.kind)
 	}
 	admin, err := dburl.Open(base)
 	if err != nil {
@@ -398,7 +501,7 @@ func freshDB(ctx context.Context, name string) (*dburl.DB, func(), error) {
 		return nil, nil, fmt.Errorf("%s: %w", dburl.Redact(base), err)
 	}
 	u, _ := url.Parse(base)
-	if name == testutil.Postgres {
+	if t.kind == testutil.Postgres {
 		q := u.Query()
 		q.Set("search_path", schema)
 		u.RawQuery = q.Encode()
