@@ -89,6 +89,11 @@ func main() {
 		q := cte(tbl)
 		return q[:strings.Index(q, `, del AS`)] + ` SELECT "session_key" FROM old`
 	}
+	cteTop := func(tbl string) string {
+		q := cte(tbl)
+		q = strings.Replace(q, `, del AS (DELETE FROM`, ` DELETE FROM`, 1)
+		return strings.Replace(q, ` RETURNING "session_key") SELECT "session_key" FROM del`, ` RETURNING "session_key"`, 1)
+	}
 	data := make([]byte, 150)
 	nextUser := 100000
 	type variant struct {
@@ -115,6 +120,7 @@ func main() {
 		{"insert_narrow", "the INSERT with no User-Agent and IP (NULL)", ins("narrow"),
 			func(key string, uid int) []any { a := full(key, uid)[:11]; a[4], a[5] = nil, nil; return a }, fresh},
 		{"login_in", "the login statement with the DELETE's keys IN (SELECT ...) (before ef0ed23)", cteIn("qsessions_session"), full, fresh},
+		{"login_top", "the login statement with its DELETE as the main statement (no del CTE)", cteTop("qsessions_session"), full, fresh},
 		{"login_sel", "the login statement without its DELETE (INSERT and the SELECT of keys past the cap)", cteSel("qsessions_session"), full, fresh},
 		{"login_nofk", "the login statement on the table without the foreign key", cte("nofk"), full, fresh},
 	}
