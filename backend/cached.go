@@ -230,6 +230,8 @@ type CachedDB struct {
 
 	lastLog    atomic.Int64 // monotonic ns of the last log line
 	suppressed atomic.Int64
+
+	obs atomic.Pointer[CacheObserver] // Observe
 }
 
 var (
@@ -352,8 +354,9 @@ func (c *CachedDB) awaitsPurge(key string) bool {
 
 // failed counts a failed cache call and logs it, at most once per
 // LogInterval. Cancellations are the caller's and are not logged.
-func (c *CachedDB) failed(op string, err error) {
+func (c *CachedDB) failed(ctx context.Context, op string, err error) {
 	c.errs.Add(1)
+	c.observe(ctx, op, CacheError, err)
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return
 	}
@@ -373,10 +376,12 @@ func (c *CachedDB) failed(op string, err error) {
 func (c *CachedDB) Load(ctx context.Context, key string, now time.Time) (*Record, error) {
 	c.maybePurge()
 	if !ValidKey(key) {
+		c.observe(ctx, "load", CacheBypass, nil)
 		return c.db.Load(ctx, key, now)
 	}
 	if !c.trusted(key) {
 		c.fallbacks.Add(1)
+		c.observe(ctx, "load", CacheBypass, nil)
 		return c.db.Load(ctx, key, now)
 	}
 	start := time.Now()
@@ -388,17 +393,23 @@ func (c *CachedDB) Load(ctx context.Context, key string, now time.Time) (*Record
 		if !ok {
 			// Forged or corrupt: the database answers, nothing is filled
 			// over it.
-			c.badEntry("load")
+			c.badEntry(ctx, "load")
 			c.misses.Add(1)
+			c.observe(ctx, "load", CacheBadEntry, nil)
 			return c.db.Load(ctx, key, now)
 		}
+		result := CacheTombstone
 		if len(val) > 0 && val[0] == entryRecordV1 {
 			rec, derr := decodeRecord(key, val[1:], c.codec)
 			if derr != nil {
-				c.failed("decode", derr)
+				c.failed(ctx, "decode", derr)
+				result = CacheError
 			} else if rec.ExpireDate.After(now) {
 				c.hits.Add(1)
+				c.observe(ctx, "load", CacheHit, nil)
 				return rec, nil
+			} else {
+				result = CacheMiss
 			}
 		}
 		c.misses.Add(1)
@@ -406,6 +417,7 @@ func (c *CachedDB) Load(ctx context.Context, key string, now time.Time) (*Record
 			// A save conflict's marker: the database answers and the
 			// entry replaces the marker, unless a revoke's tombstone
 			// replaced it first.
+			c.observe(ctx, "load", CacheMiss, nil)
 			rec, err := c.db.Load(ctx, key, now)
 			if err != nil {
 				return nil, err
@@ -415,9 +427,11 @@ func (c *CachedDB) Load(ctx context.Context, key string, now time.Time) (*Record
 		}
 		// A tombstone, an entry we cannot read, or an expired session: the
 		// database answers, and nothing is filled.
+		c.observe(ctx, "load", result, nil)
 		return c.db.Load(ctx, key, now)
 	case errors.Is(err, ErrCacheMiss):
 		c.misses.Add(1)
+		c.observe(ctx, "load", CacheMiss, nil)
 		rec, err := c.db.Load(ctx, key, now)
 		if err != nil {
 			return nil, err
@@ -425,8 +439,9 @@ func (c *CachedDB) Load(ctx context.Context, key string, now time.Time) (*Record
 		c.fill(ctx, rec, now, start, 0)
 		return rec, nil
 	default:
-		c.failed("get", err)
+		c.failed(ctx, "get", err)
 		c.fallbacks.Add(1)
+		c.observe(ctx, "load", CacheError, err)
 		return c.db.Load(ctx, key, now)
 	}
 }
@@ -453,7 +468,7 @@ func (c *CachedDB) fill(ctx context.Context, rec *Record, now, start time.Time, 
 	}
 	val, err := encodeRecord(cacheRecord(rec), c.codec)
 	if err != nil {
-		c.failed("encode", err)
+		c.failed(ctx, "encode", err)
 		return
 	}
 	ck := c.cacheKey(rec.Key)
@@ -465,7 +480,7 @@ func (c *CachedDB) fill(ctx context.Context, rec *Record, now, start time.Time, 
 		err = c.cache.Add(ctx, ck, val, ttl)
 	}
 	if !cacheAnswer(err) {
-		c.failed("add", err)
+		c.failed(ctx, "add", err)
 	}
 }
 
@@ -489,7 +504,7 @@ func (c *CachedDB) tombstone(ctx context.Context, key string) {
 		return
 	}
 	if err := c.setTombstone(ctx, key); err != nil {
-		c.failed("tombstone", err)
+		c.failed(ctx, "tombstone", err)
 		c.addPurge(key)
 		return
 	}
@@ -512,7 +527,10 @@ func (c *CachedDB) setTombstone(ctx context.Context, key string) error {
 
 // badEntry counts a value whose tag did not verify and logs it, at most
 // once per LogInterval, as a possible attack.
-func (c *CachedDB) badEntry(op string) {
+func (c *CachedDB) badEntry(ctx context.Context, op string) {
+	if op != "load" {
+		c.observe(ctx, op, CacheBadEntry, nil)
+	}
 	n := c.bad.Add(1)
 	now := c.mono()
 	last := c.badLog.Load()
@@ -589,7 +607,7 @@ func (c *CachedDB) Purge(ctx context.Context) int {
 			break
 		}
 		if err := c.setTombstone(ctx, k); err != nil {
-			c.failed("purge", err)
+			c.failed(ctx, "purge", err)
 			continue
 		}
 		c.pmu.Lock()
@@ -700,14 +718,14 @@ func (c *CachedDB) writeSaved(ctx context.Context, rec *Record, now, start time.
 		case err == nil:
 			var ok bool
 			if val, ok = c.mac.open(ck, val); !ok {
-				c.badEntry("save")
+				c.badEntry(ctx, "save")
 				return // never written over: it expires, or a revoke's Set replaces it
 			}
 			if len(val) == 0 || val[0] != entryRecordV1 {
 				return // a tombstone, a conflict marker (or a newer format): it stays
 			}
 			if cur, err = decodeRecord(rec.Key, val[1:], c.codec); err != nil {
-				c.failed("decode", err)
+				c.failed(ctx, "decode", err)
 				cur, conflict = nil, true
 			}
 		case errors.Is(err, ErrCacheMiss):
@@ -715,7 +733,7 @@ func (c *CachedDB) writeSaved(ctx context.Context, rec *Record, now, start time.
 			// Add here could cache a device binding older than the row's.)
 			return
 		default:
-			c.failed("get", err)
+			c.failed(ctx, "get", err)
 			c.addPurge(rec.Key)
 			return
 		}
@@ -731,7 +749,7 @@ func (c *CachedDB) writeSaved(ctx context.Context, rec *Record, now, start time.
 			var enc []byte
 			if enc, err = c.entryFor(rec.Key, out, cur, now, touch); enc == nil {
 				if err != nil {
-					c.failed("encode", err)
+					c.failed(ctx, "encode", err)
 					c.addPurge(rec.Key)
 				}
 				return
@@ -752,7 +770,7 @@ func (c *CachedDB) writeSaved(ctx context.Context, rec *Record, now, start time.
 		case errors.Is(err, ErrCASConflict) || errors.Is(err, ErrNotStored):
 			conflict = true // someone wrote in between: which write is last is unknown
 		default:
-			c.failed("write", err)
+			c.failed(ctx, "write", err)
 			c.addPurge(rec.Key)
 			return
 		}
@@ -804,7 +822,7 @@ func (c *CachedDB) Bind(ctx context.Context, key, deviceKey string, secret []byt
 		case errors.Is(err, ErrCacheMiss):
 			return nil
 		case err != nil:
-			c.failed("get", err)
+			c.failed(ctx, "get", err)
 			c.addPurge(key)
 			return nil
 		}
@@ -818,7 +836,7 @@ func (c *CachedDB) Bind(ctx context.Context, key, deviceKey string, secret []byt
 		case errors.Is(err, ErrCASConflict) || errors.Is(err, ErrNotStored):
 			continue
 		default:
-			c.failed("write", err)
+			c.failed(ctx, "write", err)
 			c.addPurge(key)
 			return nil
 		}

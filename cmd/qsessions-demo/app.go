@@ -42,6 +42,7 @@ type config struct {
 	GeoIPDir       string
 	TrustedProxies string
 	DBSC           dbscConfig // dbsc.go
+	Metrics        metricsConfig
 	Django         djangoConfig
 }
 
