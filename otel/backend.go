@@ -160,14 +160,7 @@ var (
 func Wrap(b backend.Backend, opts ...Option) *Backend {
 	c := newConfig(opts)
 	w := &Backend{next: b, cached: backend.CachedOf(b), tracer: c.tracer()}
-	kind := "other"
-	switch {
-	case w.cached != nil:
-		kind = "cached_db"
-	case isDB(b):
-		kind = "db"
-	}
-	w.base = c.base(kind)
+	w.base = c.base(kindOf(b))
 	m := c.meter()
 	w.dur = handled(m.Float64Histogram(MetricDuration, metric.WithUnit("s"),
 		metric.WithDescription("Duration of qsessions backend operations (database and cache)."),
@@ -230,6 +223,17 @@ func handled[T any](v T, err error) T {
 		otel.Handle(err)
 	}
 	return v
+}
+
+// kindOf is qsessions.backend for b: "cached_db", "db" or "other".
+func kindOf(b backend.Backend) string {
+	switch {
+	case backend.CachedOf(b) != nil:
+		return "cached_db"
+	case isDB(b):
+		return "db"
+	}
+	return "other"
 }
 
 // isDB reports whether b is or wraps a backend.DB.

@@ -48,11 +48,8 @@ func Instrument(m *qsessions.Manager, opts ...Option) (func() error, error) {
 		return nil
 	}
 	meter := c.meter()
-	base := c.base("db")
+	base := c.base(kindOf(m.Backend))
 	cached := backend.CachedOf(m.Backend)
-	if cached != nil {
-		base = c.base("cached_db")
-	}
 	baseSet := attribute.NewSet(base...)
 	plain := []metric.AddOption{metric.WithAttributeSet(baseSet)}
 	logins := handled(meter.Int64Counter(MetricLogins, metric.WithUnit("{login}"),
