@@ -302,11 +302,11 @@ func (r *report) write(w io.Writer) {
 	// Logins.
 	if len(r.traces) > 0 {
 		p("### Round trips of one login\n\n")
-		p("One request with no cookie on an idle server, every statement it sent to Postgres (BEGIN/COMMIT included), in order.\n\n")
-		p("| server | login, fresh user | login, user at the cap |\n| --- | --- | --- |\n")
+		p("One request on an idle server, every statement it sent to Postgres (BEGIN/COMMIT included), in order: with no cookie (a fresh user, a user at the cap), and with the cookie of an anonymous session that holds the app's values (a visitor who put something in the session before signing in; the load, then the login).\n\n")
+		p("| server | login, fresh user | login, user at the cap | login of a session with a row |\n| --- | --- | --- | --- |\n")
 		for _, s := range cfg.servers {
 			t := r.traces[s]
-			p("| %s | %s | %s |\n", s, traceCell(t["login"]), traceCell(t["login_cap"]))
+			p("| %s | %s | %s | %s |\n", s, traceCell(t["login"]), traceCell(t["login_cap"]), traceCell(t["login_row"]))
 		}
 		p("\n")
 	}

@@ -405,7 +405,18 @@ func (h *harness) traceLogins(rep *report) error {
 	for _, kind := range h.cfg.servers {
 		c := h.children[kind]
 		rep.traces[kind] = map[string][]string{}
-		for _, route := range []string{"login", "login_cap"} {
+		for _, route := range []string{"login", "login_cap", "login_row"} {
+			path, token := "/"+route, ""
+			if route == "login_row" {
+				// A visitor with a session of their own signs in.
+				var t struct {
+					Token string `json:"token"`
+				}
+				if err := h.getJSON(c, "/_bench/anon", &t); err != nil {
+					return err
+				}
+				path, token = "/login", t.Token
+			}
 			if err := h.post(c, "/_bench/trace?on=1"); err != nil {
 				return err
 			}
@@ -413,7 +424,7 @@ func (h *harness) traceLogins(rep *report) error {
 			if err != nil {
 				return err
 			}
-			code, _, err := conn.do(buildRequest(nil, "/"+route, "", ""))
+			code, _, err := conn.do(buildRequest(nil, path, c.cookie, token))
 			conn.close()
 			if err != nil {
 				return err

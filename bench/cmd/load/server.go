@@ -81,6 +81,10 @@ type server struct {
 
 	handlerErrors atomic.Int64
 	logged        atomic.Int64
+
+	// anon makes an anonymous session holding the app's values (a visitor
+	// who has not signed in yet) and returns its token.
+	anon func(ctx context.Context) (string, error)
 }
 
 // serverStats is what /_bench/stats answers: counters since the start.
@@ -126,6 +130,7 @@ func serve(cfg serverConfig) error {
 	mux.Handle("/", app)
 	mux.HandleFunc("GET /_bench/tokens", s.handleTokens)
 	mux.HandleFunc("GET /_bench/stats", s.handleStats)
+	mux.HandleFunc("GET /_bench/anon", s.handleAnon)
 	mux.HandleFunc("POST /_bench/flush", s.handleFlush)
 	mux.HandleFunc("POST /_bench/advance", s.handleAdvance)
 	mux.HandleFunc("POST /_bench/trace", s.handleTrace)
@@ -204,6 +209,16 @@ func (s *server) setupQSessions(ctx context.Context, pcfg *pgx.ConnConfig) (http
 		return nil, err
 	}
 	s.cookie = "sessionid"
+	s.anon = func(ctx context.Context) (string, error) {
+		sess := m.Start(ctx, "", benchIP, benchUA)
+		for _, kv := range sessionValues {
+			if err := sess.Set(kv.k, kv.v); err != nil {
+				return "", err
+			}
+		}
+		c, err := sess.Save(ctx)
+		return c.Token, err
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/read", func(w http.ResponseWriter, r *http.Request) {
@@ -294,6 +309,17 @@ func (s *server) setupSCS(ctx context.Context, pcfg *pgx.ConnConfig) (http.Handl
 		return nil, err
 	}
 	s.cookie = sm.Cookie.Name
+	s.anon = func(ctx context.Context) (string, error) {
+		c, err := sm.Load(ctx, "")
+		if err != nil {
+			return "", err
+		}
+		for _, kv := range sessionValues {
+			sm.Put(c, kv.k, kv.v)
+		}
+		token, _, err := sm.Commit(c)
+		return token, err
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/read", func(w http.ResponseWriter, r *http.Request) {
@@ -421,6 +447,15 @@ func (s *server) fail(w http.ResponseWriter, msg string, code int) {
 
 func (s *server) handleTokens(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, map[string]any{"cookie": s.cookie, "tokens": s.tokens})
+}
+
+func (s *server) handleAnon(w http.ResponseWriter, r *http.Request) {
+	token, err := s.anon(r.Context())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, map[string]string{"token": token})
 }
 
 func (s *server) handleStats(w http.ResponseWriter, _ *http.Request) {
