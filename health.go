@@ -45,7 +45,7 @@ func (m *Manager) Ping(ctx context.Context) (Health, error) {
 			h.Database = unavailable("querying the session table", err)
 		}
 	}
-	if c, ok := m.Backend.(*backend.CachedDB); ok {
+	if c := backend.CachedOf(m.Backend); c != nil {
 		h.Cache = "healthy"
 		st := c.Stats()
 		if mc, ok := c.Cache().(*backend.Memcache); ok {

@@ -802,10 +802,14 @@ func (c *CachedDB) entryFor(key string, out, cur *Record, now time.Time, touch b
 	return encodeRecord(out, c.codec)
 }
 
-// Bind stores the device binding in the database (one UPDATE), then swaps
-// a conflict marker in for the cached entry (one Get, one CompareAndSwap):
-// the next load reads the bound row from the database and caches it. A
-// cache that fails puts the key on the purge list.
+// Bind stores the device binding in the database (one UPDATE), then sets
+// a conflict marker for the key for a whole TTL (one Set): a load that read
+// the row before the binding cannot fill the cache with it afterwards (its
+// Add or swap meets the marker; a fill later than TTL/2 is dropped anyway),
+// while the next load reads the bound row and swaps it in, so the cache is
+// warm again at once. The marker holds no session, so it can replace a
+// tombstone safely: a load behind it reads the database first. A cache that
+// fails puts the key on the purge list.
 func (c *CachedDB) Bind(ctx context.Context, key, deviceKey string, secret []byte, now time.Time) error {
 	c.maybePurge()
 	if err := c.db.Bind(ctx, key, deviceKey, secret, now); err != nil {
@@ -814,34 +818,11 @@ func (c *CachedDB) Bind(ctx context.Context, key, deviceKey string, secret []byt
 	if !ValidKey(key) {
 		return nil
 	}
-	ctx = context.WithoutCancel(ctx)
 	ck := c.cacheKey(key)
-	for range 3 {
-		val, cas, err := c.cache.Get(ctx, ck)
-		switch {
-		case errors.Is(err, ErrCacheMiss):
-			return nil
-		case err != nil:
-			c.failed(ctx, "get", err)
-			c.addPurge(key)
-			return nil
-		}
-		if body, ok := c.mac.open(ck, val); !ok || len(body) == 0 || body[0] != entryRecordV1 {
-			return nil // a tombstone, a marker, a bad entry: none serves the old binding
-		}
-		err = c.cache.CompareAndSwap(ctx, ck, c.mac.seal(ck, slices.Clone(staleMarker)), cas, StaleTTL)
-		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, ErrCASConflict) || errors.Is(err, ErrNotStored):
-			continue
-		default:
-			c.failed(ctx, "write", err)
-			c.addPurge(key)
-			return nil
-		}
+	if err := c.cache.Set(context.WithoutCancel(ctx), ck, c.mac.seal(ck, slices.Clone(staleMarker)), c.ttl); err != nil {
+		c.failed(ctx, "bind", err)
+		c.addPurge(key)
 	}
-	c.addPurge(key) // three lost rounds: tombstone it from the purge list
 	return nil
 }
 

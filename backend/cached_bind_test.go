@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/qsessions/qsessions/backend"
+	"github.com/qsessions/qsessions/internal/testutil"
 )
 
 // TestCachedBindingNeverDropped: a save by a request that loaded the
@@ -51,5 +52,52 @@ func TestCachedBindingNeverDropped(t *testing.T) {
 	}
 	if st := c.Stats(); st.Hits == 0 {
 		t.Fatalf("the cache never answered: %+v", st)
+	}
+}
+
+// pausingCache holds the first Add until released.
+type pausingCache struct {
+	backend.Cache
+	pause, release chan struct{}
+	armed          bool
+}
+
+func (p *pausingCache) Add(ctx context.Context, key string, v []byte, ttl time.Duration) error {
+	if p.armed {
+		p.armed = false
+		close(p.pause)
+		<-p.release
+	}
+	return p.Cache.Add(ctx, key, v, ttl)
+}
+
+// TestCachedBindRacesAFill: a load that read the row before the binding
+// and fills the cache after it must not cache the unbound row.
+func TestCachedBindRacesAFill(t *testing.T) {
+	ctx := context.Background()
+	store := backend.NewMemStore()
+	now := time.Now()
+	_, key, _ := backend.NewToken(nil)
+	if err := store.Insert(ctx, &backend.Record{Key: key, UserID: 1, ExpireDate: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now, LastActivity: now}); err != nil {
+		t.Fatal(err)
+	}
+	pc := &pausingCache{Cache: backend.NewLocalCache(0), pause: make(chan struct{}), release: make(chan struct{}), armed: true}
+	c, err := backend.NewCachedDB(store, pc, backend.CachedOptions{Keys: testutil.CacheKeys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _, _ = c.Load(ctx, key, now) }()
+	<-pc.pause // the load read the unbound row and is about to fill
+	if err := c.Bind(ctx, key, `{"kty":"EC"}`, make([]byte, 32), now); err != nil {
+		t.Fatal(err)
+	}
+	close(pc.release)
+	<-done
+	for range 2 {
+		rec, err := c.Load(ctx, key, now)
+		if err != nil || !rec.Bound() {
+			t.Fatalf("after the racing fill: %+v %v; want the bound row", rec, err)
+		}
 	}
 }
