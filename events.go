@@ -85,8 +85,9 @@ func causeOf(ctx context.Context, def Cause) Cause {
 }
 
 // emit reports e to OnEvent, which runs in the caller's goroutine with a
-// context that is not cancelled with the request; a panic in it is
-// recovered and logged, never failing the request.
+// context that is not cancelled with the request but ends at its deadline
+// (or after Timeout); a panic in it is recovered and logged, never failing
+// the request.
 func (m *Manager) emit(ctx context.Context, e Event) {
 	if m.OnEvent == nil {
 		return
@@ -99,7 +100,20 @@ func (m *Manager) emit(ctx context.Context, e Event) {
 			m.logs.log(m.logger(), "event", "qsessions: Manager.OnEvent panicked; the change stands", "panic", r, "event", string(e.Kind))
 		}
 	}()
-	m.OnEvent(context.WithoutCancel(ctx), e)
+	ectx, cancel := m.eventContext(ctx)
+	defer cancel()
+	m.OnEvent(ectx, e)
+}
+
+// eventContext is ctx without its cancellation (a client that hangs up does
+// not cut a security log short) but with a bound: ctx's deadline when it
+// has one, so an event never stretches the request past it, else Timeout.
+func (m *Manager) eventContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ectx := context.WithoutCancel(ctx)
+	if dl, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(ectx, dl)
+	}
+	return m.bounded(ectx)
 }
 
 // ending is a session a revoke ends, with what the revoke knows of it.

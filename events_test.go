@@ -193,3 +193,28 @@ func TestNoHookNoKeyReads(t *testing.T) {
 		}
 	})
 }
+
+// TestEventHookMayListSessions: a hook that lists the user's sessions
+// from the request's context (as package alerts does) runs during Login and
+// Logout without deadlocking on the session's lock.
+func TestEventHookMayListSessions(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *env) {
+		listed := 0
+		e.m.OnEvent = func(ctx context.Context, ev qsessions.Event) {
+			if ev.UserID == nil {
+				return
+			}
+			list, err := e.m.UserSessions(ctx, ev.UserID)
+			if err != nil {
+				t.Errorf("UserSessions in the hook: %v", err)
+			}
+			listed += len(list)
+		}
+		uid := e.newUser("fay")
+		tok := e.login(uid, "192.0.2.1", "A")
+		e.do(req{path: "/logout", cookie: tok})
+		if listed == 0 {
+			t.Fatal("the hook never saw a session")
+		}
+	})
+}

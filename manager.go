@@ -113,10 +113,12 @@ type Manager struct {
 	// Cause) and address changes after each was committed, for sign-in
 	// alerts and a security log (package alerts builds both on it). It runs
 	// in the goroutine of the change, with a context that is not cancelled
-	// with the request; keep it quick or hand off. A panic in it is logged
-	// and never fails the request. Revokes through ent outside the session
-	// API are reported when the Backend is backend.DB or CachedDB over a
-	// generated Store (one SELECT of keys and owners per ent delete).
+	// with the request but ends at its deadline (or after Timeout); keep it
+	// quick or hand off. It may call the Manager (UserSessions, say). A
+	// panic in it is logged and never fails the request. Revokes through
+	// ent outside the session API are reported when the Backend is
+	// backend.DB or CachedDB over a generated Store (one SELECT of keys and
+	// owners per ent delete).
 	OnEvent func(ctx context.Context, e Event)
 	// Legacy, when set, accepts the cookies of another session system
 	// during a move to qsessions (see LegacyTokens; django.Tokens for
@@ -236,6 +238,9 @@ func currentKey(ctx context.Context) string {
 	s := FromContext(ctx)
 	if s == nil {
 		return ""
+	}
+	if k := s.cur.Load(); k != nil {
+		return *k // known: no lock (Login and Logout hold it while OnEvent runs)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/qsessions/qsessions/backend"
@@ -45,6 +46,10 @@ type Session struct {
 	ua        string     // of this request, normalised
 	bound     string     // the bound cookie (device-bound sessions), if sent
 	unproven  bool       // a device-bound session without a valid bound cookie
+	// cur is the stored key of the session once known ("" for none), read
+	// without the lock: an OnEvent hook that runs while Login or Logout
+	// holds it may ask for the request's sessions.
+	cur atomic.Pointer[string]
 
 	loaded    bool
 	err       error
@@ -162,6 +167,7 @@ func (s *Session) load() {
 		}
 	}
 	s.rec, s.h, s.values, s.sizes = rec, h, values, sizes
+	s.setCur(rec.Key)
 	for _, n := range sizes {
 		s.size += n
 	}
@@ -530,12 +536,17 @@ func (s *Session) rotateCapped(ctx context.Context, userID any, capping bool) (e
 		return nil, false, unavailable("writing the session", err)
 	}
 	s.rec, s.token, s.key = rec, token, rec.Key
+	s.setCur(rec.Key)
 	s.newToken, s.ended, s.modified, s.renew = true, false, false, false
 	return ended, capped, nil
 }
 
 // interrupted forgets a session that ended under the request. Caller holds mu.
+// setCur records the session's stored key for currentKey. Caller holds mu.
+func (s *Session) setCur(key string) { s.cur.Store(&key) }
+
 func (s *Session) interrupted() {
+	s.setCur("")
 	s.rec, s.token, s.key = nil, "", ""
 	s.values, s.sizes, s.size = map[string]any{}, map[string]int{}, 0
 	s.newToken, s.ended = false, true

@@ -284,7 +284,7 @@ const (
 //
 // and EventType: "SessionEvent" in the user type's UserMixin. Rows are
 // small (about 300 bytes) and bounded: alerts deletes those past its
-// retention (90 days by default). The zero value gives an int user ID and a
+// retention (180 days by default). The zero value gives an int user ID and a
 // user type named "User".
 type EventMixin struct {
 	mixin.Schema
