@@ -62,13 +62,20 @@ type Options struct {
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 	// SaveTimeout bounds a save; default 5 s. Saves run with
 	// context.WithoutCancel, so a client that hangs up does not cancel a
-	// logout. The Manager's Timeout bounds each backend call within it.
+	// logout; when the request's context has a deadline, the save ends at
+	// most SaveGrace after it. The Manager's Timeout bounds each backend
+	// call within it.
 	SaveTimeout time.Duration
 	// Logger receives the failures behind error responses and save errors
 	// that happen after headers were written, each kind at most once a
 	// minute with a count of the lines held back; default slog.Default().
 	Logger *slog.Logger
 }
+
+// SaveGrace is how long past its request's deadline a save may run (the
+// request had a deadline, e.g. a budget the app set): enough for one
+// statement, never a hung database's worth.
+const SaveGrace = time.Second
 
 // DefaultBoundCookie is the default name of the bound cookie of
 // device-bound sessions, package dbsc's default.
@@ -176,8 +183,15 @@ func (w *responseWriter) commit() {
 	w.once.Do(func() {
 		ctx := w.r.Context() // an untouched session saves nothing: no timer
 		if w.s.Accessed() {
+			// A client that hangs up does not cancel the save; a request
+			// with a deadline keeps it, with a second's grace, so the save
+			// never stretches it far past its budget.
+			d := w.opts.SaveTimeout
+			if dl, ok := ctx.Deadline(); ok {
+				d = min(d, max(time.Until(dl), 0)+SaveGrace)
+			}
 			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), w.opts.SaveTimeout)
+			ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), d)
 			defer cancel()
 		}
 		res, err := w.s.Save(ctx)

@@ -27,6 +27,11 @@ func init() {
 	register(feature{
 		name:  "sign-in alerts",
 		setup: setupAlerts,
+		start: func(ctx context.Context, a *app) {
+			if al, ok := alertsOf.Load(a); ok {
+				al.(*alerts.Alerts).StartCleaner(ctx)
+			}
+		},
 		close: func(a *app) {
 			if al, ok := alertsOf.LoadAndDelete(a); ok {
 				al.(*alerts.Alerts).StopCleaner()
@@ -50,10 +55,7 @@ func setupAlerts(ctx context.Context, a *app, _ *middleware.Options, pc *pages.C
 		return err
 	}
 	al.Attach()
-	// The cleaner lives as long as the app (close stops it), not as long
-	// as the setup's context.
-	al.StartCleaner(context.WithoutCancel(ctx))
-	alertsOf.Store(a, al)
+	alertsOf.Store(a, al) // the cleaner starts once every setup ran (start)
 	pc.Events = log
 	return nil
 }

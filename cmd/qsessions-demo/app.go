@@ -193,6 +193,11 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 		return nil, err
 	}
 	a.handler = a.routes(mw)
+	for _, f := range features {
+		if f.start != nil {
+			f.start(context.WithoutCancel(ctx), a)
+		}
+	}
 	ok = true
 	return a, nil
 }
@@ -236,7 +241,11 @@ func (a *app) routes(mw middleware.Options) http.Handler {
 	}
 	sessions := middleware.New(a.m, mw)
 	// Cross-origin requests are refused before any session is touched.
-	var h http.Handler = http.NewCrossOriginProtection().Handler(withUserMemo(sessions(mux)))
+	// Every request has one budget for all its database work (the session's
+	// load, the user's lookup, a sign-in, the security log), so a database
+	// that holds a lock or stops answering fails it in about Timeout, not in
+	// the sum of its steps.
+	var h http.Handler = withBudget(a.m.Timeout, http.NewCrossOriginProtection().Handler(withUserMemo(sessions(mux))))
 	for _, f := range features {
 		if f.wrap != nil {
 			h = f.wrap(a, h)
@@ -284,6 +293,19 @@ func checkPassword(hash []byte, pass string) bool {
 // bounds the session's: a database that stops answering fails a request
 // in seconds.
 const queryTimeout = 3 * time.Second
+
+// withBudget gives each request's context a deadline of d (0: none); the
+// session's final save runs without it (the middleware's SaveTimeout).
+func withBudget(d time.Duration, next http.Handler) http.Handler {
+	if d <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
 
 // userMemo caches the signed-in user for one request: the pages ask who
 // the user is, whether they are an admin and their name.
@@ -359,7 +381,7 @@ func (a *app) userName(ctx context.Context, id any) string {
 // answer: 503 with Retry-After and a page that says to try again, never a
 // sign-in form; the failure is logged at most once a minute per kind.
 func (a *app) unavailable(w http.ResponseWriter, r *http.Request, what string, err error) {
-	a.logs.Log(r.Context(), slog.Default(), slog.LevelError, what, "demo: "+what+" failed", "err", err)
+	a.logs.Log(r.Context(), slog.Default(), slog.LevelError, what, "demo: "+what+" failed", "err", err, "path", r.URL.Path)
 	w.Header().Set("Retry-After", "2")
 	a.view(w, r, http.StatusServiceUnavailable, "Try again", "retry", nil)
 }

@@ -22,6 +22,10 @@ type feature struct {
 	// middleware are built: it may set Manager fields, middleware options
 	// and pages settings, and open what the feature needs.
 	setup func(ctx context.Context, a *app, mw *middleware.Options, pc *pages.Config) error
+	// start runs after every feature's setup, when the app is complete:
+	// background work (cleaners) starts here, so it never races with a
+	// later setup that changes Manager fields.
+	start func(ctx context.Context, a *app)
 	// routes adds the feature's routes to the demo's mux (inside the
 	// session middleware).
 	routes func(a *app, mux *http.ServeMux)

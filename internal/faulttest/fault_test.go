@@ -11,13 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qsessions/qsessions/dburl"
 	"github.com/qsessions/qsessions/internal/testutil"
 )
 
 var (
 	faultsOn   = flag.Bool("faults", false, "run the database fault test: private PostgreSQL and MariaDB servers, the demo as a process")
 	longRun    = flag.Bool("faults.long", false, "issue 19's durations: 60 s runs with the fault at 20 s, stopped 10 s, lock 10 s, silent 35 s (explicit flags still win)")
-	strict     = flag.Bool("faults.strict", false, "fail on every target of issue 19 missed (wrongly signed out, deadline, pool, 5xx outside the fault, unlogged 5xx); off: only report them")
+	strict     = flag.Bool("faults.strict", true, "fail on every target of issue 19 missed (wrongly signed out, deadline, pool, 5xx outside the fault, unlogged 5xx); off: only report them")
 	durationF  = flag.Duration("faults.duration", 12*time.Second, "length of each timed run (extended to cover the fault and 3 s after it)")
 	atF        = flag.Duration("faults.at", 3*time.Second, "when the fault begins in a run")
 	stopF      = flag.Duration("faults.stop", 4*time.Second, "how long the server stays stopped in the stop fault")
@@ -31,7 +32,7 @@ var (
 	recoverF   = flag.Duration("faults.recover", 30*time.Second, "how long the demo may take to serve again after a run")
 	graceF     = flag.Duration("faults.grace", 250*time.Millisecond, "a 5xx to a request that began more than this after the fault ended (or ended before it began) counts as outside it: stale pooled connections must not fail requests once the server is back")
 	deadlineF  = flag.Duration("faults.deadline", 3*time.Second, "the configured database deadline (qsessions.DefaultTimeout); strict: no request past it + 1 s")
-	poolF      = flag.Int("faults.pool", 0, "the configured maximum of open database connections (dburl's default); strict needs it")
+	poolF      = flag.Int("faults.pool", dburl.DefaultMaxOpenConns, "the configured maximum of open database connections (dburl's default)")
 	dialectsF  = flag.String("faults.dialects", "postgres,mysql", "servers to run: postgres, mysql (MariaDB)")
 	listF      = flag.String("faults.list", "restart,stop,lock,crowd,silent", "faults to run, in order (cut: every connection closed once, not in the default list)")
 	memcacheF  = flag.Bool("faults.memcache", true, "give the demo a private memcached (--memcache), as in the issue's runs; off: its in-process cache")

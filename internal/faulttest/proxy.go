@@ -43,11 +43,13 @@ type Proxy struct {
 
 // pipe is one proxied connection.
 type pipe struct {
-	client net.Conn
-	server net.Conn // nil until dialled; guarded by Proxy.mu
-	stop   chan struct{}
-	once   sync.Once
-	p      *Proxy
+	client      net.Conn
+	server      net.Conn // nil until dialled; guarded by Proxy.mu
+	stop        chan struct{}
+	once        sync.Once
+	confirmOnce sync.Once
+	uncounted   atomic.Bool // a PostgreSQL cancel request: not counted
+	p           *Proxy
 }
 
 // NewProxy listens on a free loopback port and forwards each connection to
@@ -106,16 +108,48 @@ func (p *Proxy) handle(client net.Conn) {
 	}
 	p.conns[pp] = struct{}{}
 	p.mu.Unlock()
-	n := p.open.Add(1)
+	p.open.Add(1)
 	p.total.Add(1)
-	for {
-		m := p.maxOpen.Load()
-		if n <= m || p.maxOpen.CompareAndSwap(m, n) {
-			break
-		}
-	}
 	defer pp.close()
-	if !p.waitGate(pp.stop) {
+	// The client side is read at once, silent or not: its first bytes tell
+	// a PostgreSQL cancel request (a short-lived side connection, not one of
+	// the pool's), and its end closes the pipe even while the proxy holds
+	// everything back (a client that gave up holds no connection).
+	fromClient := make(chan []byte, 64)
+	clientDone := make(chan struct{})
+	go func() {
+		defer func() {
+			if p.silent() {
+				pp.close() // the client is gone; nothing held back matters
+			}
+		}()
+		defer close(clientDone)
+		defer close(fromClient)
+		first := true
+		for {
+			buf := make([]byte, 32<<10)
+			n, err := client.Read(buf)
+			if n > 0 {
+				if first {
+					first = false
+					if isCancelRequest(buf[:n]) {
+						pp.uncount()
+					} else {
+						pp.confirm()
+					}
+				}
+				select {
+				case fromClient <- buf[:n]:
+				case <-pp.stop:
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	if !p.waitGateOr(pp.stop, clientDone) {
 		return
 	}
 	server, err := net.DialTimeout("tcp", p.upstream, 5*time.Second)
@@ -138,18 +172,70 @@ func (p *Proxy) handle(client net.Conn) {
 	}
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); p.copy(server, client, pp.stop); pp.close() }()
-	go func() { defer wg.Done(); p.copy(client, server, pp.stop); pp.close() }()
+	go func() { // client to server
+		defer wg.Done()
+		defer pp.close()
+		for chunk := range fromClient {
+			if !p.waitGate(pp.stop) {
+				return
+			}
+			if _, err := server.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	go func() { defer wg.Done(); p.copy(client, server, pp.stop, pp.confirm); pp.close() }()
 	wg.Wait()
 }
 
+// silent reports whether the proxy holds everything back now.
+func (p *Proxy) silent() bool {
+	p.mu.Lock()
+	g := p.gate
+	p.mu.Unlock()
+	select {
+	case <-g:
+		return false
+	default:
+		return true
+	}
+}
+
+// cancelRequest is the start of a PostgreSQL CancelRequest: length 16 and
+// the code 80877102.
+var cancelRequest = []byte{0, 0, 0, 16, 0x04, 0xd2, 0x16, 0x2e}
+
+func isCancelRequest(b []byte) bool { return len(b) >= 8 && string(b[:8]) == string(cancelRequest) }
+
+// waitGateOr is waitGate that also gives up when the client's side ends
+// (clientDone closes) while the proxy is silent: a client that gave up
+// holds no connection.
+func (p *Proxy) waitGateOr(stop <-chan struct{}, clientDone <-chan struct{}) bool {
+	p.mu.Lock()
+	g := p.gate
+	p.mu.Unlock()
+	select {
+	case <-g:
+		return true
+	case <-stop:
+		return false
+	case <-clientDone:
+		return false
+	}
+}
+
 // copy forwards from src to dst chunk by chunk, holding each chunk back
-// while the proxy is silent.
-func (p *Proxy) copy(dst, src net.Conn, stop <-chan struct{}) {
+// while the proxy is silent; first runs at the first chunk.
+func (p *Proxy) copy(dst, src net.Conn, stop <-chan struct{}, first func()) {
 	buf := make([]byte, 32<<10)
+	seen := false
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
+			if !seen {
+				seen = true
+				first()
+			}
 			if !p.waitGate(stop) {
 				return
 			}
@@ -160,6 +246,31 @@ func (p *Proxy) copy(dst, src net.Conn, stop <-chan struct{}) {
 		if err != nil { // io.EOF or a closed connection: end the pipe
 			return
 		}
+	}
+}
+
+// confirm counts the pipe towards the high-water mark once it is known to
+// be a connection of the client's pool (not a cancel request).
+func (pp *pipe) confirm() {
+	pp.confirmOnce.Do(func() {
+		if pp.uncounted.Load() {
+			return
+		}
+		p := pp.p
+		n := p.open.Load()
+		for {
+			m := p.maxOpen.Load()
+			if n <= m || p.maxOpen.CompareAndSwap(m, n) {
+				return
+			}
+		}
+	})
+}
+
+// uncount takes a cancel request's pipe out of the count of open ones.
+func (pp *pipe) uncount() {
+	if pp.uncounted.CompareAndSwap(false, true) {
+		pp.p.open.Add(-1)
 	}
 }
 
@@ -176,7 +287,9 @@ func (pp *pipe) close() {
 		if server != nil {
 			server.Close()
 		}
-		p.open.Add(-1)
+		if !pp.uncounted.Load() {
+			p.open.Add(-1)
+		}
 	})
 }
 
