@@ -74,8 +74,8 @@ type Options struct {
 
 // SaveGrace is how long past its request's deadline a save may run (the
 // request had a deadline, e.g. a budget the app set): enough for one
-// statement, never a hung database's worth.
-const SaveGrace = time.Second
+// statement on a healthy database, never a hung database's worth.
+const SaveGrace = 500 * time.Millisecond
 
 // DefaultBoundCookie is the default name of the bound cookie of
 // device-bound sessions, package dbsc's default.
@@ -225,7 +225,7 @@ func (w *responseWriter) commit() {
 					"qsessions: saving the session after the response started", "err", err)
 				return
 			}
-			w.logs.Log(w.r.Context(), w.opts.Logger, level, class,
+			w.logs.Log(w.r.Context(), w.opts.Logger, level, class+" "+w.r.Method+" "+w.r.URL.Path,
 				"qsessions: answering with an error: the session could not be loaded or saved", "err", err, "path", w.r.URL.Path)
 			w.failed = true
 			w.written = true

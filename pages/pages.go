@@ -481,7 +481,7 @@ func (p *Pages) Render(w http.ResponseWriter, r *http.Request, status int, title
 // status) when there is one.
 func (p *Pages) fail(w http.ResponseWriter, r *http.Request, v viewer, status int, text string, err error) {
 	if err != nil {
-		p.logs.Log(r.Context(), p.cfg.Logger, slog.LevelError, strconv.Itoa(status), "pages: "+text, "path", r.URL.Path, "err", err)
+		p.logs.Log(r.Context(), p.cfg.Logger, slog.LevelError, strconv.Itoa(status)+" "+route(r), "pages: "+text, "path", r.URL.Path, "err", err)
 	}
 	p.render(w, r, status, "error", page{Title: http.StatusText(status), Viewer: v, Data: text})
 }
@@ -496,6 +496,15 @@ func (p *Pages) failErr(w http.ResponseWriter, r *http.Request, v viewer, text s
 		return
 	}
 	p.fail(w, r, v, http.StatusInternalServerError, text, err)
+}
+
+// route names r's route for the log's rate limit: one line per minute per
+// status and route (its mux pattern, else its path).
+func route(r *http.Request) string {
+	if r.Pattern != "" {
+		return r.Pattern
+	}
+	return r.Method + " " + r.URL.Path
 }
 
 // retryAfter is the Retry-After of a 503, in seconds.
@@ -661,7 +670,7 @@ func (p *Pages) apiFail(w http.ResponseWriter, r *http.Request, text string, err
 		status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", retryAfter)
 	}
-	p.logs.Log(r.Context(), p.cfg.Logger, slog.LevelError, "api-"+strconv.Itoa(status), "pages: "+text, "path", r.URL.Path, "err", err)
+	p.logs.Log(r.Context(), p.cfg.Logger, slog.LevelError, strconv.Itoa(status)+" "+route(r), "pages: "+text, "path", r.URL.Path, "err", err)
 	writeJSON(w, status, map[string]string{"error": text})
 }
 

@@ -381,7 +381,7 @@ func (a *app) userName(ctx context.Context, id any) string {
 // answer: 503 with Retry-After and a page that says to try again, never a
 // sign-in form; the failure is logged at most once a minute per kind.
 func (a *app) unavailable(w http.ResponseWriter, r *http.Request, what string, err error) {
-	a.logs.Log(r.Context(), slog.Default(), slog.LevelError, what, "demo: "+what+" failed", "err", err, "path", r.URL.Path)
+	a.logs.Log(r.Context(), slog.Default(), slog.LevelError, what+" "+r.Method+" "+r.URL.Path, "demo: "+what+" failed", "err", err, "path", r.URL.Path)
 	w.Header().Set("Retry-After", "2")
 	a.view(w, r, http.StatusServiceUnavailable, "Try again", "retry", nil)
 }

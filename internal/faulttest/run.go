@@ -265,7 +265,7 @@ func RunFault(ctx context.Context, opts RunOptions, f Fault) (*Result, error) {
 	// Count the demo's connections while the run lasts.
 	proxy.ResetMax()
 	opened0 := proxy.Total()
-	var maxServer int
+	var maxServer, maxProxy int
 	var sampler sync.WaitGroup
 	stopSampling := make(chan struct{})
 	sampler.Add(1)
@@ -279,6 +279,10 @@ func RunFault(ctx context.Context, opts RunOptions, f Fault) (*Result, error) {
 				return
 			case <-t.C:
 			}
+			// Connections held, sampled: the high-water mark of the
+			// proxy also counts the instant between a closed connection's
+			// replacement and its FIN reaching the proxy.
+			maxProxy = max(maxProxy, proxy.Open())
 			sctx, cancel := context.WithTimeout(ctx, time.Second)
 			if n, err := srv.DemoConns(sctx); err == nil && n > maxServer {
 				maxServer = n
@@ -315,7 +319,7 @@ func RunFault(ctx context.Context, opts RunOptions, f Fault) (*Result, error) {
 	}
 	res := &Result{Dialect: srv.Kind(), Fault: f.Label, Clients: clients, Window: window,
 		FaultAt: window.Start.Sub(start), FaultFor: window.End.Sub(window.Start), RunFor: runFor, Load: load,
-		Check: check, MaxConnsProxy: proxy.MaxOpen(), MaxConnsServer: maxServer, ConnsOpened: opened,
+		Check: check, MaxConnsProxy: maxProxy, MaxConnsServer: maxServer, ConnsOpened: opened,
 		Anomalies: map[string]int{}, Over: map[time.Duration]int{}, During: map[string]map[int]int{}, Requests: w.Requests()}
 	res.summarise(demo.Logs.Lines(), opts.Grace, f.Length)
 	return res, nil

@@ -14,6 +14,10 @@ import (
 // DefaultInterval is the least time between two lines of one class.
 const DefaultInterval = time.Minute
 
+// maxClasses bounds the classes a Limiter tracks (classes may carry request
+// paths); past it, new classes share the class "other".
+const maxClasses = 256
+
 // Limiter rate-limits log lines by class. The zero value is ready to use
 // with DefaultInterval; it is safe for concurrent use. Cost per call: one
 // mutex and a map lookup; a line only when one is due.
@@ -51,6 +55,10 @@ func (l *Limiter) Log(ctx context.Context, logger *slog.Logger, level slog.Level
 		l.classes = map[string]*state{}
 	}
 	c := l.classes[class]
+	if c == nil && len(l.classes) >= maxClasses {
+		class = "other" // bounded memory whatever the classes
+		c = l.classes[class]
+	}
 	if c == nil {
 		c = &state{}
 		l.classes[class] = c
