@@ -226,7 +226,6 @@ func contains(have, want []string) bool {
 // compiled code yet: their blocks are reported in the log, not as failures,
 // until the page is fixed and its entry removed.
 var pending = map[string]string{
-	"docs/alerts.md": "its setup blocks (lines 16 and 35) are not quoted from compiled code yet",
 }
 
 // TestDocsGoBlocksAreCompiledCode: every ```go block of README.md and
