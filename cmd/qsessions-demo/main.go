@@ -16,6 +16,18 @@
 //	--geoip-dir DIR           show locations from the GeoIP2/GeoLite2 databases in DIR
 //	--trusted-proxies CIDR,... believe X-Forwarded-For from these peers
 //
+// Optional features, each in a file of its own (feature.go):
+//
+//	--dbsc [--dbsc-addr, --tls-cert/--tls-key, --dbsc-ttl]  device-bound sessions over HTTPS (dbsc.go, docs/dbsc.md)
+//	--accept-django-cookies [--django-db URL, --django-table, --django-secret-key-env, --django-fallback-keys-env]
+//	                          open Django's sessions during a cut-over (django.go, docs/django.md)
+//	--metrics-addr HOST:PORT  Prometheus text of the OpenTelemetry metrics, and /healthz (metrics.go)
+//	--trace stdout            print the spans (metrics.go, docs/observability.md)
+//
+// Sign-in alerts and the security log are always on (alerts.go,
+// docs/alerts.md): new devices and places are logged as alert lines and
+// shown on the sessions page.
+//
 // QSESSIONS_CACHE_KEYS (comma-separated hex, 32 bytes or more each)
 // authenticates the cache entries; with --memcache and no keys, the demo
 // generates one for the run and says so.
