@@ -577,3 +577,20 @@ func TestNewErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminSearchRefusesBadText: a search with NUL or invalid UTF-8 (which
+// PostgreSQL refuses with an error) is answered 400 and never reaches the
+// AdminSource.
+func TestAdminSearchRefusesBadText(t *testing.T) {
+	e := newEnv(t, "")
+	admin, _ := e.login(1, "192.0.2.1", uaWindows)
+	for _, q := range []string{"a%00b", "%FF", "x%C3"} {
+		r := e.do("GET", "/admin/sessions?q="+q, admin, nil)
+		if r.code != http.StatusBadRequest || !strings.Contains(r.body, "valid UTF-8") {
+			t.Errorf("search %q: %d, want 400", q, r.code)
+		}
+	}
+	if r := e.do("GET", "/admin/sessions?q=192.0", admin, nil); r.code != http.StatusOK {
+		t.Errorf("a plain search: %d", r.code)
+	}
+}

@@ -328,3 +328,22 @@ func TestDemoPages(t *testing.T) {
 		t.Fatalf("alice's other device still signed in: %d", r.code)
 	}
 }
+
+// TestLoginRefusesBadText: a form value with NUL or invalid UTF-8 (which
+// PostgreSQL refuses with an error) is answered 400, never 500, on every
+// database.
+func TestLoginRefusesBadText(t *testing.T) {
+	testutil.EachDialect(t, func(t *testing.T, db *testutil.DB) {
+		ta := newTestApp(t, db, config{})
+		c := ta.device(uaWindows)
+		for _, name := range []string{"a\x00b", "\xff", "alice\xc3"} {
+			r := c.login(name, "x")
+			if r.code != http.StatusBadRequest {
+				t.Errorf("login as %q: %d, want 400", name, r.code)
+			}
+		}
+		if r := c.do("POST", "/login", url.Values{"username": {"alice"}, "password": {"x\x00"}}, nil); r.code != http.StatusBadRequest {
+			t.Errorf("a NUL in the password: %d, want 400", r.code)
+		}
+	})
+}
