@@ -2,6 +2,7 @@ package django
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -111,18 +112,24 @@ func (l *Ledger) Imported(ctx context.Context, q Querier, keys []string) (map[st
 	if err != nil {
 		return nil, fmt.Errorf("django: reading %s: %w", LedgerTable, err)
 	}
+	if err := scanKeys(rows, out); err != nil {
+		return nil, fmt.Errorf("django: reading %s: %w", LedgerTable, err)
+	}
+	return out, nil
+}
+
+// scanKeys adds each row's one column (a session key) to out and closes
+// rows.
+func scanKeys(rows *sql.Rows, out map[string]bool) error {
 	defer rows.Close()
 	for rows.Next() {
 		var k string
 		if err := rows.Scan(&k); err != nil {
-			return nil, fmt.Errorf("django: reading %s: %w", LedgerTable, err)
+			return err
 		}
 		out[k] = true
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("django: reading %s: %w", LedgerTable, err)
-	}
-	return out, nil
+	return rows.Err()
 }
 
 // Record records keys as imported at now with one multi-row INSERT. A key
@@ -195,15 +202,7 @@ func (l *Ledger) RecordNew(ctx context.Context, q interface {
 	if err != nil {
 		return nil, fmt.Errorf("django: recording %d imports in %s: %w", len(keys), LedgerTable, err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			return nil, fmt.Errorf("django: recording imports in %s: %w", LedgerTable, err)
-		}
-		out[k] = true
-	}
-	if err := rows.Err(); err != nil {
+	if err := scanKeys(rows, out); err != nil {
 		return nil, fmt.Errorf("django: recording imports in %s: %w", LedgerTable, err)
 	}
 	return out, nil

@@ -276,18 +276,8 @@ type APIEvents struct {
 // read. Cost: one CurrentUser call, one Manager.UserSessions, one
 // EventLog.Recent.
 func (p *Pages) apiEvents(w http.ResponseWriter, r *http.Request) {
-	id, err := p.cfg.CurrentUser(r)
-	if err != nil {
-		p.apiFail(w, r, "your session could not be checked", err)
-		return
-	}
-	if id == nil {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not signed in"})
-		return
-	}
-	list, err := p.cfg.Manager.UserSessions(r.Context(), id)
-	if err != nil {
-		p.apiFail(w, r, "the sessions could not be listed", err)
+	id, list, ok := p.apiSessions(w, r)
+	if !ok {
 		return
 	}
 	current := ""

@@ -633,18 +633,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // {"error": ...} rather than a redirect, as API clients expect; a session
 // that could not be checked gets 503 with Retry-After.
 func (p *Pages) api(w http.ResponseWriter, r *http.Request) {
-	id, err := p.cfg.CurrentUser(r)
-	if err != nil {
-		p.apiFail(w, r, "your session could not be checked", err)
-		return
-	}
-	if id == nil {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not signed in"})
-		return
-	}
-	list, err := p.cfg.Manager.UserSessions(r.Context(), id)
-	if err != nil {
-		p.apiFail(w, r, "the sessions could not be listed", err)
+	_, list, ok := p.apiSessions(w, r)
+	if !ok {
 		return
 	}
 	currentFirst(list)
@@ -660,6 +650,28 @@ func (p *Pages) api(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// apiSessions reads the signed-in user and their live sessions for an API
+// request; when it cannot, it has answered (401 for an anonymous request,
+// 503 or 500 through apiFail) and ok is false. Cost: one CurrentUser call
+// and one Manager.UserSessions.
+func (p *Pages) apiSessions(w http.ResponseWriter, r *http.Request) (id any, list []qsessions.Info, ok bool) {
+	id, err := p.cfg.CurrentUser(r)
+	if err != nil {
+		p.apiFail(w, r, "your session could not be checked", err)
+		return nil, nil, false
+	}
+	if id == nil {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not signed in"})
+		return nil, nil, false
+	}
+	list, err = p.cfg.Manager.UserSessions(r.Context(), id)
+	if err != nil {
+		p.apiFail(w, r, "the sessions could not be listed", err)
+		return nil, nil, false
+	}
+	return id, list, true
 }
 
 // apiFail answers an API request whose step failed: 503 with Retry-After
