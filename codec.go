@@ -511,12 +511,14 @@ func (d *decoder) value(depth int, display bool) (any, error) {
 
 // EncodeData encodes values as a session's stored data (a Record's Data),
 // with deadline as the session's absolute deadline (zero: none yet; the
-// first save sets now plus the Manager's lifetime). Importers use it to
+// first save sets now plus the Manager's lifetime) and persist as its
+// cookie choice (PersistDefault leaves it to the middleware; see
+// Session.Persist). Importers use it to
 // write sessions that Get, GetAs and DecodeData read back with the same Go
 // types. It returns an error wrapping ErrUnsupportedValue, naming the key,
 // for a value the codec cannot store. Cost: one pass over values.
-func EncodeData(values map[string]any, deadline time.Time) ([]byte, error) {
-	return encodeSession(header{deadline: deadline}, values)
+func EncodeData(values map[string]any, deadline time.Time, persist Persistence) ([]byte, error) {
+	return encodeSession(header{deadline: deadline, persist: persist}, values)
 }
 
 // DecodeData decodes stored session data (a Record's Data) for display,

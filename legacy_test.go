@@ -30,7 +30,7 @@ func (f *fakeLegacy) Import(ctx context.Context, t string, now time.Time) (*back
 		return nil, backend.ErrNotFound
 	}
 	f.imported[t] = true
-	data, _ := qsessions.EncodeData(map[string]any{"from": "legacy"}, time.Time{})
+	data, _ := qsessions.EncodeData(map[string]any{"from": "legacy"}, time.Time{}, qsessions.PersistDefault)
 	r := &backend.Record{Key: backend.KeyOf(t), UserID: uid, Data: data, ExpireDate: now.Add(time.Hour),
 		CreatedAt: now, UpdatedAt: now, LastActivity: now}
 	if err := f.store.Insert(ctx, r); err != nil {

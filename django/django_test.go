@@ -238,7 +238,7 @@ func checkCases(t *testing.T, db *testutil.DB, cases []djangoCase) {
 				t.Fatalf("SignedAt = %v, not about now", s.Data.SignedAt)
 			}
 			// What qsessions stores reads back the same.
-			enc, err := qsessions.EncodeData(s.Values, s.ExpireDate)
+			enc, err := qsessions.EncodeData(s.Values, s.ExpireDate, qsessions.PersistDefault)
 			if err != nil {
 				t.Fatalf("EncodeData: %v", err)
 			}

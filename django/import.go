@@ -90,11 +90,16 @@ func (t *Target) hasLedger(ctx context.Context) (bool, error) {
 // User-Agent; created_at from Django's created_at, else the time of
 // Django's last save (the signature's), else now; updated_at and
 // last_activity from that last save, else now. Django's set_expiry(0)
-// (s.BrowserSession) is not carried over: the Go app's
-// middleware.Cookie.BrowserSession decides the cookie. Cost: one
-// EncodeData.
+// (s.BrowserSession) becomes qsessions.PersistBrowser, so the middleware
+// sets a cookie that ends with the browser as Django did; the others keep
+// PersistDefault (the Go app's middleware.Cookie.BrowserSession decides).
+// Cost: one EncodeData.
 func NewRecord(s Session, now time.Time) (*backend.Record, error) {
-	data, err := qsessions.EncodeData(s.Values, s.ExpireDate)
+	persist := qsessions.PersistDefault
+	if s.BrowserSession {
+		persist = qsessions.PersistBrowser
+	}
+	data, err := qsessions.EncodeData(s.Values, s.ExpireDate, persist)
 	if err != nil {
 		return nil, fmt.Errorf("%w: encoding the values for qsessions: %v", ErrMalformed, err)
 	}

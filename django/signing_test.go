@@ -172,7 +172,7 @@ func TestSignedPayloads(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					enc, err := qsessions.EncodeData(d.Values, time.Time{})
+					enc, err := qsessions.EncodeData(d.Values, time.Time{}, qsessions.PersistDefault)
 					if err != nil {
 						t.Fatalf("the deepest value Decode accepts must encode: %v", err)
 					}
@@ -348,7 +348,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		if _, err := qsessions.EncodeData(d.Values, time.Time{}); err != nil {
+		if _, err := qsessions.EncodeData(d.Values, time.Time{}, qsessions.PersistDefault); err != nil {
 			t.Fatalf("decoded values do not encode: %v", err)
 		}
 	})
@@ -371,7 +371,7 @@ func FuzzSignedJSON(f *testing.F) {
 			}
 			return
 		}
-		enc, err := qsessions.EncodeData(d.Values, time.Time{})
+		enc, err := qsessions.EncodeData(d.Values, time.Time{}, qsessions.PersistDefault)
 		if err != nil {
 			t.Fatalf("decoded values do not encode: %v", err)
 		}

@@ -231,6 +231,24 @@ func testFallback(t *testing.T, djangoDB *testutil.DB, cfg djangotest.Config, ma
 	if v2 := a.get("/", c.Key); v2.user != a.native(alice) {
 		t.Fatalf("second request: user %#v", v2.user)
 	}
+	if p := v.sess.Persist(); p != qsessions.PersistDefault {
+		t.Fatalf("a session without set_expiry(0) came in as %v", p)
+	}
+
+	if v := a.get("/touch", c.Key); v.cookie == nil || v.cookie.MaxAge <= 0 {
+		t.Fatalf("a persistent session saved without refreshing its cookie: %v", v.cookie)
+	}
+
+	// set_expiry(0) on the Django side: the session keeps its
+	// browser-session cookie (Django's, without Max-Age) when the Go side
+	// saves it, rather than being given a persistent one.
+	bs := made.Case(t, "browser_session")
+	if v := a.get("/", bs.Key); v.sess.Persist() != qsessions.PersistBrowser || v.values["x"] != int64(1) {
+		t.Fatalf("set_expiry(0): Persist %v, values %v", v.sess.Persist(), v.values)
+	}
+	if v := a.get("/touch", bs.Key); v.cookie != nil && (v.cookie.MaxAge != 0 || !v.cookie.Expires.IsZero()) {
+		t.Fatalf("set_expiry(0) saved with the persistent cookie %v", v.cookie)
+	}
 	rows := a.rows()
 
 	// Concurrent first requests of one cookie: one import, every request
