@@ -225,8 +225,7 @@ func contains(have, want []string) bool {
 // pending names the pages of other authors whose Go blocks do not quote
 // compiled code yet: their blocks are reported in the log, not as failures,
 // until the page is fixed and its entry removed.
-var pending = map[string]string{
-}
+var pending = map[string]string{}
 
 // TestDocsGoBlocksAreCompiledCode: every ```go block of README.md and
 // docs/*.md appears verbatim (indentation and trailing space aside) in a Go
