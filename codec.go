@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/qsessions/qsessions/internal/wire"
 	"maps"
 	"math"
 	"reflect"
@@ -94,11 +95,6 @@ type header struct {
 	persist  Persistence
 }
 
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
 // encodeSession encodes h and values. Map keys are written sorted, so equal
 // sessions encode to equal bytes.
 func encodeSession(h header, values map[string]any) ([]byte, error) {
@@ -142,7 +138,7 @@ func uvarintLen(x uint64) int {
 func appendMap(b []byte, m map[string]any, depth int) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(m)))
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		b = appendString(b, k)
+		b = wire.AppendString(b, k)
 		var err error
 		if b, err = appendValue(b, m[k], depth+1); err != nil {
 			return nil, fmt.Errorf("key %q: %w", k, err)
@@ -164,7 +160,7 @@ func appendValue(b []byte, v any, depth int) ([]byte, error) {
 		}
 		return append(b, tagFalse), nil
 	case string:
-		return appendString(append(b, tagString), v), nil
+		return wire.AppendString(append(b, tagString), v), nil
 	case int:
 		return binary.AppendVarint(append(b, tagInt), int64(v)), nil
 	case int8:
@@ -202,7 +198,7 @@ func appendValue(b []byte, v any, depth int) ([]byte, error) {
 	case []string:
 		b = binary.AppendUvarint(append(b, tagStrings), uint64(len(v)))
 		for _, s := range v {
-			b = appendString(b, s)
+			b = wire.AppendString(b, s)
 		}
 		return b, nil
 	case map[string]any:
@@ -227,8 +223,8 @@ func appendValue(b []byte, v any, depth int) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %T: %v", ErrUnsupportedValue, v, err)
 	}
-	b = appendString(append(b, tagRegistered), name)
-	return appendString(b, string(js)), nil
+	b = wire.AppendString(append(b, tagRegistered), name)
+	return wire.AppendString(b, string(js)), nil
 }
 
 // decoder reads the version 1 format with bounds checks everywhere:

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/qsessions/qsessions/internal/wire"
 	"time"
 
 	"github.com/google/uuid"
@@ -79,23 +80,18 @@ func encodeRecord(r *Record, codec UserIDCodec) ([]byte, error) {
 	if b, err = appendUserID(b, r.UserID, codec); err != nil {
 		return nil, err
 	}
-	b = appendString(b, r.UserAgent)
-	b = appendString(b, r.IP)
+	b = wire.AppendString(b, r.UserAgent)
+	b = wire.AppendString(b, r.IP)
 	b = binary.AppendVarint(b, Time(r.CreatedAt).UnixMicro())
 	b = binary.AppendVarint(b, Time(r.UpdatedAt).UnixMicro())
 	b = binary.AppendVarint(b, Time(r.LastActivity).UnixMicro())
 	if r.DeviceKey != "" {
 		// Device-bound sessions only: an unbound entry ends here.
-		b = appendString(b, r.DeviceKey)
+		b = wire.AppendString(b, r.DeviceKey)
 		b = binary.AppendUvarint(b, uint64(len(r.DeviceSecret)))
 		b = append(b, r.DeviceSecret...)
 	}
 	return b, nil
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
 }
 
 func appendUserID(b []byte, id any, codec UserIDCodec) ([]byte, error) {
@@ -123,7 +119,7 @@ func appendUserID(b []byte, id any, codec UserIDCodec) ([]byte, error) {
 	case uint64:
 		return binary.AppendUvarint(append(b, uidUint64), v), nil
 	case string:
-		return appendString(append(b, uidString), v), nil
+		return wire.AppendString(append(b, uidString), v), nil
 	case uuid.UUID:
 		return append(append(b, uidUUID), v[:]...), nil
 	case [16]byte:

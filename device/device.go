@@ -13,6 +13,7 @@ package device
 
 import (
 	"fmt"
+	"github.com/qsessions/qsessions/internal/text"
 	"regexp"
 	"strings"
 	"unicode"
@@ -84,7 +85,7 @@ func (k *Kind) UnmarshalText(b []byte) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("device: unknown kind %q", truncate(string(b), 32))
+	return fmt.Errorf("device: unknown kind %q", text.Cut(string(b), 32))
 }
 
 // Info is what Parse learns from one User-Agent. Every string field is empty
@@ -273,7 +274,7 @@ func part(name, version string) string {
 // browser header (BenchmarkParse); parse once per session, or cache, rather
 // than on every request.
 func Parse(ua string) Info {
-	ua = truncate(ua, MaxInputLen)
+	ua = text.Cut(ua, MaxInputLen)
 	if !utf8.ValidString(ua) {
 		ua = strings.ToValidUTF8(ua, "\uFFFD")
 	}
@@ -431,15 +432,4 @@ func cleanVersion(v string) string {
 		}
 	}
 	return v
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for i := 0; i < utf8.UTFMax-1 && n > 0 && !utf8.RuneStart(s[n]); i++ {
-		n--
-	}
-	return s[:n]
 }

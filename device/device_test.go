@@ -296,16 +296,6 @@ func TestKindText(t *testing.T) {
 	}
 }
 
-func TestTruncate(t *testing.T) {
-	s := strings.Repeat("é", 10) // 20 bytes
-	if got := truncate(s, 5); got != "éé" {
-		t.Errorf("truncate = %q", got)
-	}
-	if got := truncate("abc", 5); got != "abc" {
-		t.Errorf("truncate = %q", got)
-	}
-}
-
 // checkClean asserts the promises Info's documentation makes.
 func checkClean(t *testing.T, i Info) {
 	t.Helper()

@@ -2,6 +2,7 @@ package migrations
 
 import (
 	"fmt"
+	"github.com/qsessions/qsessions/internal/text"
 	"io"
 	"time"
 
@@ -30,9 +31,9 @@ func (l *textLogger) Log(e migrate.LogEntry) {
 		case len(e.Files) == 0:
 			l.printf("No migration files to execute\n")
 		case e.From == "":
-			l.printf("Migrating to version %s (%s in total):\n", e.To, plural(len(e.Files), "migration"))
+			l.printf("Migrating to version %s (%s in total):\n", e.To, text.Count(len(e.Files), "migration"))
 		default:
-			l.printf("Migrating to version %s from %s (%s in total):\n", e.To, e.From, plural(len(e.Files), "migration"))
+			l.printf("Migrating to version %s from %s (%s in total):\n", e.To, e.From, text.Count(len(e.Files), "migration"))
 		}
 	case migrate.LogFile:
 		l.fileT = time.Now()
@@ -49,7 +50,7 @@ func (l *textLogger) Log(e migrate.LogEntry) {
 	case migrate.LogDone:
 		if l.files > 0 {
 			l.printf("\n  -------------------------\n  -- %s\n  -- %s\n  -- %s\n",
-				round(time.Since(l.start)), plural(l.files, "migration"), plural(l.stmts, "sql statement"))
+				round(time.Since(l.start)), text.Count(l.files, "migration"), text.Count(l.stmts, "sql statement"))
 		}
 	}
 }
@@ -65,11 +66,4 @@ func round(d time.Duration) time.Duration {
 		return d.Round(time.Millisecond)
 	}
 	return d.Round(time.Microsecond)
-}
-
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }

@@ -57,7 +57,7 @@ func (p *Pages) adminList(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, v, http.StatusBadRequest, "The search text must be valid UTF-8 without NUL characters.", nil)
 		return
 	}
-	search = truncate(search, MaxSearch)
+	search = backend.Truncate(search, MaxSearch)
 	pageNo, err := strconv.Atoi(q.Get("page"))
 	if err != nil || pageNo < 1 {
 		pageNo = 1
@@ -147,7 +147,7 @@ func decodedData(b []byte) ([]dataItem, error) {
 	}
 	items := make([]dataItem, 0, len(m))
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		items = append(items, dataItem{Key: k, Type: typeName(m[k]), Value: truncate(showValue(m[k]), 4000)})
+		items = append(items, dataItem{Key: k, Type: typeName(m[k]), Value: backend.Truncate(showValue(m[k]), 4000)})
 	}
 	return items, nil
 }

@@ -37,6 +37,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/qsessions/qsessions/internal/text"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -405,16 +406,13 @@ var messages = map[string]string{
 func message(r *http.Request) string {
 	msg := messages[r.URL.Query().Get("done")]
 	if n, err := strconv.Atoi(r.URL.Query().Get("n")); err == nil && r.URL.Query().Get("done") == "others" {
-		msg = fmt.Sprintf("%d other session%s revoked. Only this device is still signed in.", n, plural(n, " was", "s were"))
+		verb := "were"
+		if n == 1 {
+			verb = "was"
+		}
+		msg = text.Count(n, "other session") + " " + verb + " revoked. Only this device is still signed in."
 	}
 	return msg
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 // page is what the layout needs, plus the page's own data.
@@ -721,10 +719,10 @@ func relative(t, now time.Time) string {
 		return "just now"
 	case d < time.Hour:
 		n := int(d / time.Minute)
-		s = fmt.Sprintf("%d minute%s", n, plural(n, "", "s"))
+		s = text.Count(n, "minute")
 	case d < 48*time.Hour:
 		n := int(d / time.Hour)
-		s = fmt.Sprintf("%d hour%s", n, plural(n, "", "s"))
+		s = text.Count(n, "hour")
 	default:
 		n := int(d / (24 * time.Hour))
 		s = fmt.Sprintf("%d days", n)
@@ -749,15 +747,6 @@ func currentFirst(list []qsessions.Info) {
 		}
 		return 1
 	})
-}
-
-// truncate cuts s to at most n characters on a character boundary.
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n])
 }
 
 // textOK reports whether s may reach a query: valid UTF-8 without NUL

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/qsessions/qsessions/internal/text"
 	"io"
 	"os"
 	"strconv"
@@ -227,23 +228,15 @@ func rate(n int64, elapsed time.Duration) string {
 	return strconv.FormatFloat(float64(n)/elapsed.Seconds(), 'f', 0, 64)
 }
 
-// plural is n and noun, with an s unless n is 1.
-func plural(n int64, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return strconv.FormatInt(n, 10) + " " + noun + "s"
-}
-
 // writeImportReport writes the counts of rep.
 func writeImportReport(w io.Writer, rep django.Report, verbose bool) {
 	fmt.Fprintf(w, "read %s from %s; left %s (Django's clearsessions deletes expired rows)\n",
-		plural(rep.Read, "live session"), rep.Table, plural(rep.Expired, "expired row"))
+		text.Count(rep.Read, "live session"), rep.Table, text.Count(rep.Expired, "expired row"))
 	verb := "imported"
 	if rep.DryRun {
 		verb = "dry run, nothing written: would import"
 	}
-	fmt.Fprintf(w, "%s %s (%d anonymous) in %v: %s a second\n", verb, plural(rep.Imported, "session"), rep.Anonymous,
+	fmt.Fprintf(w, "%s %s (%d anonymous) in %v: %s a second\n", verb, text.Count(rep.Imported, "session"), rep.Anonymous,
 		rep.Elapsed.Round(time.Millisecond), rate(rep.Read, rep.Elapsed))
 	if rep.Already > 0 {
 		fmt.Fprintf(w, "already imported before, left as they are: %d\n", rep.Already)
@@ -252,7 +245,7 @@ func writeImportReport(w io.Writer, rep django.Report, verbose bool) {
 		fmt.Fprintf(w, "already in qsessions_session without a ledger entry, left as they are and recorded: %d\n", rep.Present)
 	}
 	if n := rep.NotImported(); n > 0 {
-		fmt.Fprintf(w, "not imported: %s\n", plural(n, "live session"))
+		fmt.Fprintf(w, "not imported: %s\n", text.Count(n, "live session"))
 		for _, r := range django.Reasons {
 			if c := rep.Skipped[r]; c > 0 {
 				fmt.Fprintf(w, "  %-13s %6d  %s\n", r, c, r.Explain())

@@ -28,6 +28,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/qsessions/qsessions/internal/text"
 	"io"
 	"net/http"
 	"net/url"
@@ -188,7 +189,7 @@ func newUpdater(cfg Config) (*updater, error) {
 	}
 	for _, e := range u.editions {
 		if !editionRE.MatchString(e) {
-			return nil, fmt.Errorf("geoipupdate: invalid edition ID %q (want letters, digits, '-' and '_')", truncate(e, 64))
+			return nil, fmt.Errorf("geoipupdate: invalid edition ID %q (want letters, digits, '-' and '_')", text.Elide(e, 64))
 		}
 	}
 	if cfg.Dir == "" {
@@ -214,7 +215,7 @@ func newUpdater(cfg Config) (*updater, error) {
 	}
 	base, err := url.Parse(endpoint)
 	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
-		return nil, u.redact(fmt.Errorf("geoipupdate: endpoint %q is not an http(s) URL", truncate(endpoint, 200)))
+		return nil, u.redact(fmt.Errorf("geoipupdate: endpoint %q is not an http(s) URL", text.Elide(endpoint, 200)))
 	}
 	if base.User != nil || base.RawQuery != "" || base.Fragment != "" {
 		return nil, errors.New("geoipupdate: endpoint must not contain credentials, a query or a fragment")
@@ -529,7 +530,7 @@ func serverMessage(r io.Reader) string {
 	if s == "" {
 		return ""
 	}
-	return fmt.Sprintf("%q", truncate(s, 200))
+	return fmt.Sprintf("%q", text.Elide(s, 200))
 }
 
 // checksum fetches the published SHA-256 of the archive. A 404 means the
@@ -637,16 +638,16 @@ func entryName(hdr *tar.Header) (string, error) {
 	switch hdr.Typeflag {
 	case tar.TypeReg, tar.TypeDir:
 	case tar.TypeSymlink, tar.TypeLink:
-		return "", fmt.Errorf("%w: entry %q is a link (to %q)", ErrUnsafeArchive, truncate(name, 200), truncate(hdr.Linkname, 200))
+		return "", fmt.Errorf("%w: entry %q is a link (to %q)", ErrUnsafeArchive, text.Elide(name, 200), text.Elide(hdr.Linkname, 200))
 	default:
-		return "", fmt.Errorf("%w: entry %q has type %q, want a file or directory", ErrUnsafeArchive, truncate(name, 200), hdr.Typeflag)
+		return "", fmt.Errorf("%w: entry %q has type %q, want a file or directory", ErrUnsafeArchive, text.Elide(name, 200), hdr.Typeflag)
 	}
 	if name == "" || strings.ContainsAny(name, "\\\x00") || strings.HasPrefix(name, "/") || filepath.IsAbs(name) || filepath.VolumeName(name) != "" {
-		return "", fmt.Errorf("%w: entry %q has an absolute or non-portable path", ErrUnsafeArchive, truncate(name, 200))
+		return "", fmt.Errorf("%w: entry %q has an absolute or non-portable path", ErrUnsafeArchive, text.Elide(name, 200))
 	}
 	clean := path.Clean(name)
 	if clean == ".." || strings.HasPrefix(clean, "../") {
-		return "", fmt.Errorf("%w: entry %q would be written outside the directory", ErrUnsafeArchive, truncate(name, 200))
+		return "", fmt.Errorf("%w: entry %q would be written outside the directory", ErrUnsafeArchive, text.Elide(name, 200))
 	}
 	return clean, nil
 }
@@ -707,11 +708,4 @@ func (p *progress) finish(ok bool) {
 	} else {
 		fmt.Fprintln(p.w, " failed")
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }
