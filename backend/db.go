@@ -123,6 +123,9 @@ func (b *DB) CreateCapped(ctx context.Context, rec *Record, now time.Time, keep 
 		if errors.Is(err, ErrKeyExists) {
 			continue
 		}
+		if errors.Is(err, ErrCapNotEnforced) {
+			return token, nil, false, nil // inserted; the caller caps
+		}
 		if err != nil {
 			return "", nil, true, err
 		}

@@ -1,8 +1,12 @@
 package backend
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"strings"
+	"time"
 )
 
 // IsDeadlock reports whether err says that the database ended the
@@ -20,4 +24,33 @@ func IsDeadlock(err error) bool {
 		return true
 	}
 	return strings.Contains(err.Error(), "Error 1213")
+}
+
+// DeadlockAttempts is how many times RetryDeadlock runs a statement that
+// the database keeps ending to break deadlocks. Concurrent logins of one
+// user on MySQL/MariaDB (each INSERT's gap locks against the other's
+// DELETE of old sessions) can deadlock two or three times in a row.
+const DeadlockAttempts = 5
+
+// RetryDeadlock runs fn until it succeeds, fails otherwise than by a
+// deadlock (IsDeadlock), or has run DeadlockAttempts times, and returns
+// its last error. Between runs it waits a random 1–4 ms times the
+// attempt's number, so that the two sides of the deadlock do not meet
+// again, or until ctx ends (then ctx's error, wrapped with fn's). Cost:
+// fn's; the waits only after deadlocks.
+func RetryDeadlock(ctx context.Context, fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || !IsDeadlock(err) || attempt == DeadlockAttempts {
+			return err
+		}
+		wait := time.Duration(attempt) * time.Duration(1000+rand.IntN(3000)) * time.Microsecond
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (after: %w)", ctx.Err(), err)
+		}
+	}
 }

@@ -7,6 +7,16 @@ import (
 	"time"
 )
 
+// ErrCapNotEnforced is what a CappingStore or CappingRotateStore returns,
+// wrapping the cause, when the session was written (committed) but ending
+// the user's sessions past the cap then failed: on databases where the
+// two are separate statements (MySQL, SQLite), a failure of the second
+// (a lost connection, a deadlock retried too often). DB's CreateCapped and
+// RotateCapped then report success with ok false, so that the Manager
+// enforces the cap itself, as for a store that cannot, and a login that
+// was written is never reported as failed.
+var ErrCapNotEnforced = errors.New("qsessions: the session was written, the per-user cap was not enforced")
+
 // CappingRotateStore is a Store that rotates a session to a new key and
 // ends its user's oldest other sessions past a per-user cap in one go (one
 // statement where the database allows: the generated Store on Postgres),
@@ -60,6 +70,9 @@ func (b *DB) RotateCapped(ctx context.Context, oldKey string, rec *Record, now t
 		ended, err := rs.RotateCapped(ctx, oldKey, rec, now, keep)
 		if errors.Is(err, ErrKeyExists) {
 			continue
+		}
+		if errors.Is(err, ErrCapNotEnforced) {
+			return token, nil, false, nil // rotated; the caller caps
 		}
 		if err != nil {
 			return "", nil, true, err

@@ -25,6 +25,13 @@
 //	conn_max_idle_time=5m   DefaultConnMaxIdleTime: idle connections close after a quiet spell
 //	connect_timeout=5       seconds (Postgres); MySQL's own timeout=5s the same
 //
+// On Postgres, max_open_conns bounds sockets, not only pooled
+// connections: pgx closes a connection whose statement was interrupted in
+// the background (a cancel request, then up to 15 s waiting for the
+// server), and a new connection waits, within its context, until such a
+// socket has closed. Against a database that stopped answering, the app
+// never holds more than max_open_conns connections to it.
+//
 // MySQL and MariaDB connections also set lock_wait_timeout and
 // innodb_lock_wait_timeout to 10 s (overridable as URL parameters): a
 // request whose context ended stops waiting on the client side at once,
@@ -157,7 +164,7 @@ func Open(rawURL string) (*DB, error) {
 	var db *DB
 	switch u.Scheme {
 	case "postgres", "postgresql":
-		db, err = openPostgres(u)
+		db, err = openPostgres(u, p.maxOpen)
 	case "mysql", "maria", "mariadb":
 		db, err = openMySQL(u)
 	case "sqlite", "sqlite3", "file":
@@ -180,7 +187,7 @@ func Open(rawURL string) (*DB, error) {
 	return db, nil
 }
 
-func openPostgres(u *url.URL) (*DB, error) {
+func openPostgres(u *url.URL, maxOpen int) (*DB, error) {
 	cfg, err := pgx.ParseConfig(u.String())
 	if err != nil {
 		return nil, fmt.Errorf("dburl: postgres URL %q: %w", u.Redacted(), err)
@@ -192,7 +199,8 @@ func openPostgres(u *url.URL) (*DB, error) {
 	if sp := cfg.RuntimeParams["search_path"]; sp != "" {
 		schema = strings.TrimSpace(strings.Split(sp, ",")[0])
 	}
-	return &DB{SQL: sql.OpenDB(stdlib.GetConnector(*cfg)), Dialect: dialect.Postgres, URL: u.Redacted(), Schema: schema}, nil
+	boundPostgres(&cfg.Config, maxOpen) // before GetConnector copies cfg
+	return &DB{SQL: sql.OpenDB(boundedConnector{stdlib.GetConnector(*cfg)}), Dialect: dialect.Postgres, URL: u.Redacted(), Schema: schema}, nil
 }
 
 func openMySQL(u *url.URL) (*DB, error) {

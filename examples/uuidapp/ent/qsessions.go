@@ -207,7 +207,8 @@ func (s *LoginSessionStore) insertSQL() (ins, excess string) {
 // the oldest of them by last activity (keys only, never session_data) and
 // returns their keys; keep < 0 caps nothing. One round trip on Postgres;
 // elsewhere an INSERT and a SELECT of keys on the (user_id, expire_date)
-// index, and a DELETE at the cap. The statements are built once and bypass
+// index, and a DELETE at the cap (when that step fails after the INSERT,
+// backend.ErrCapNotEnforced). The statements are built once and bypass
 // ent's builders and hooks, as the store's own writes should.
 func (s *LoginSessionStore) InsertCapped(ctx context.Context, rec *backend.Record, now time.Time, keep int) ([]string, error) {
 	uid, args, err := s.insertArgs(rec)
@@ -222,36 +223,37 @@ func (s *LoginSessionStore) InsertCapped(ctx context.Context, rec *backend.Recor
 			skip = maxExcessKeys // no user, or no cap: nothing past it
 		}
 		args = append(args, backend.Time(now), skip)
-		for attempt := 1; ; attempt++ {
-			keys, err := s.queryKeys(ctx, ins, args)
-			switch {
-			case err == nil:
-				return keys, nil
-			case sqlgraph.IsUniqueConstraintError(err):
-				return nil, backend.ErrKeyExists
-			case !backend.IsDeadlock(err) || attempt == 3:
-				// A deadlock is with a RotateCapped of the same user (each
-				// ending the other's old row); the statement wrote nothing.
-				return nil, fmt.Errorf("inserting the session: %w", err)
-			}
-		}
-	}
-	for attempt := 1; ; attempt++ {
-		err := s.client.driver.Exec(ctx, ins, args, nil)
-		if err == nil {
-			break
-		}
-		if sqlgraph.IsUniqueConstraintError(err) {
+		// A deadlock is with a RotateCapped of the same user (each ending
+		// the other's old row); the statement wrote nothing.
+		var keys []string
+		err := backend.RetryDeadlock(ctx, func() (err error) {
+			keys, err = s.queryKeys(ctx, ins, args)
+			return err
+		})
+		switch {
+		case err == nil:
+			return keys, nil
+		case sqlgraph.IsUniqueConstraintError(err):
 			return nil, backend.ErrKeyExists
-		}
-		if !backend.IsDeadlock(err) || attempt == 3 {
+		default:
 			return nil, fmt.Errorf("inserting the session: %w", err)
 		}
+	}
+	err = backend.RetryDeadlock(ctx, func() error { return s.client.driver.Exec(ctx, ins, args, nil) })
+	if sqlgraph.IsUniqueConstraintError(err) {
+		return nil, backend.ErrKeyExists
+	}
+	if err != nil {
+		return nil, fmt.Errorf("inserting the session: %w", err)
 	}
 	if !capped {
 		return nil, nil
 	}
-	return s.endExcess(ctx, *uid, now, rec.Key, keep)
+	keys, err := s.endExcess(ctx, *uid, now, rec.Key, keep)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", backend.ErrCapNotEnforced, err)
+	}
+	return keys, nil
 }
 
 // endExcess ends uid's live sessions past the newest keep, skipping key
@@ -267,15 +269,10 @@ func (s *LoginSessionStore) endExcess(ctx context.Context, uid uuid.UUID, now ti
 		}
 		return nil, err
 	}
-	for attempt := 1; ; attempt++ {
-		_, err := s.Delete(ctx, keys...)
-		if err == nil {
-			return keys, nil
-		}
-		if !backend.IsDeadlock(err) || attempt == 3 {
-			return nil, err
-		}
+	if err := backend.RetryDeadlock(ctx, func() error { _, err := s.Delete(ctx, keys...); return err }); err != nil {
+		return nil, err
 	}
+	return keys, nil
 }
 
 // insertArgs returns rec's user ID and the values of the INSERT's columns
@@ -311,7 +308,8 @@ func (s *LoginSessionStore) insertArgs(rec *backend.Record) (*uuid.UUID, []any, 
 // Postgres (where a deadlock with a concurrent login of the same user, the
 // two statements ending each other's rows, is retried: the statement wrote
 // nothing); elsewhere Rotate's transaction, then a SELECT of keys and, at
-// the cap, a DELETE (each retried after a deadlock, as on Postgres).
+// the cap, a DELETE (each retried after a deadlock, as on Postgres; when
+// the cap's step fails after the rotation, backend.ErrCapNotEnforced).
 func (s *LoginSessionStore) RotateCapped(ctx context.Context, oldKey string, rec *backend.Record, now time.Time, keep int) ([]string, error) {
 	uid, args, err := s.insertArgs(rec)
 	if err != nil {
@@ -325,33 +323,34 @@ func (s *LoginSessionStore) RotateCapped(ctx context.Context, oldKey string, rec
 			skip = maxExcessKeys
 		}
 		args = append(args, backend.Time(now), skip, oldKey)
-		for attempt := 1; ; attempt++ {
-			keys, gone, err := s.rotateKeys(ctx, args)
-			switch {
-			case err == nil && !gone:
-				return nil, backend.ErrSessionInterrupted
-			case err == nil:
-				return keys, nil
-			case sqlgraph.IsUniqueConstraintError(err):
-				return nil, backend.ErrKeyExists
-			case !backend.IsDeadlock(err) || attempt == 3:
-				return nil, fmt.Errorf("rotating the session key: %w", err)
-			}
+		var keys []string
+		var gone bool
+		err := backend.RetryDeadlock(ctx, func() (err error) {
+			keys, gone, err = s.rotateKeys(ctx, args)
+			return err
+		})
+		switch {
+		case err == nil && !gone:
+			return nil, backend.ErrSessionInterrupted
+		case err == nil:
+			return keys, nil
+		case sqlgraph.IsUniqueConstraintError(err):
+			return nil, backend.ErrKeyExists
+		default:
+			return nil, fmt.Errorf("rotating the session key: %w", err)
 		}
 	}
-	for attempt := 1; ; attempt++ {
-		err := s.Rotate(ctx, oldKey, rec, now)
-		if err == nil {
-			break
-		}
-		if !backend.IsDeadlock(err) || attempt == 3 {
-			return nil, err
-		}
+	if err := backend.RetryDeadlock(ctx, func() error { return s.Rotate(ctx, oldKey, rec, now) }); err != nil {
+		return nil, err
 	}
 	if !capped {
 		return nil, nil
 	}
-	return s.endExcess(ctx, *uid, now, rec.Key, keep)
+	keys, err := s.endExcess(ctx, *uid, now, rec.Key, keep)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", backend.ErrCapNotEnforced, err)
+	}
+	return keys, nil
 }
 
 // rotateKeys runs RotateCapped's Postgres statement: the keys it ended,
