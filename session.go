@@ -387,6 +387,28 @@ func (s *Session) Modified() bool {
 	return s.modified || s.renew
 }
 
+// SaveWrites reports whether Save, called now, would write to the Backend:
+// the session was changed, renewed or is new with values, or its activity
+// is due (ActivityInterval). False for an untouched session and for a read
+// within the interval, whose Save makes no call, so that a caller can skip
+// preparing one (the middleware's save timeout). Cost: a lock.
+func (s *Session) SaveWrites() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.committed && s.saveWrites(s.m.now())
+}
+
+// saveWrites is SaveWrites at now, committed or not. Caller holds mu.
+func (s *Session) saveWrites(now time.Time) bool {
+	if !s.loaded || s.err != nil {
+		return false
+	}
+	if s.rec == nil {
+		return s.modified && len(s.values) > 0
+	}
+	return s.modified || s.renew || now.Sub(s.rec.LastActivity) >= s.m.activityInterval()
+}
+
 // SetRememberMe chooses a persistent cookie and RememberMeLifetime (on) or
 // a cookie that ends with the browser (off), for this session.
 func (s *Session) SetRememberMe(on bool) error {
@@ -659,9 +681,12 @@ func (s *Session) Save(ctx context.Context) (Commit, error) {
 	if s.err != nil {
 		return Commit{}, s.err
 	}
-	ctx, cancel := s.m.bounded(ctx)
-	defer cancel()
 	now := s.m.now()
+	if s.saveWrites(now) { // a read within ActivityInterval makes no call
+		var cancel context.CancelFunc
+		ctx, cancel = s.m.bounded(ctx)
+		defer cancel()
+	}
 	empty := len(s.values) == 0 && (s.rec == nil || s.rec.UserID == nil)
 	interval := s.m.activityInterval()
 	switch {

@@ -181,8 +181,8 @@ type responseWriter struct {
 // commit saves the session and sets or deletes the cookie; it runs once.
 func (w *responseWriter) commit() {
 	w.once.Do(func() {
-		ctx := w.r.Context() // an untouched session saves nothing: no timer
-		if w.s.Accessed() {
+		ctx := w.r.Context() // a session that writes nothing: no timer
+		if w.s.SaveWrites() {
 			// A client that hangs up does not cancel the save; a request
 			// with a deadline keeps it, with a second's grace, so the save
 			// never stretches it far past its budget.
