@@ -113,18 +113,27 @@ func (b *DB) CreateCapped(ctx context.Context, rec *Record, now time.Time, keep 
 		token, err := b.Create(ctx, rec, now)
 		return token, nil, false, err
 	}
+	return b.writeCapped(rec, func() ([]string, error) { return cs.InsertCapped(ctx, rec, now, keep) })
+}
+
+// writeCapped runs write (a capping store's InsertCapped or RotateCapped
+// of rec) under a fresh token, again under another while the key is
+// taken, and returns the token, the keys the store ended and whether it
+// enforced the cap: false, with no error, when the session was written
+// but the cap's step failed (ErrCapNotEnforced: the caller caps).
+func (b *DB) writeCapped(rec *Record, write func() ([]string, error)) (token string, ended []string, ok bool, err error) {
 	for range createAttempts {
 		token, key, err := NewToken(b.Rand)
 		if err != nil {
 			return "", nil, true, err
 		}
 		rec.Key = key
-		ended, err := cs.InsertCapped(ctx, rec, now, keep)
+		ended, err := write()
 		if errors.Is(err, ErrKeyExists) {
 			continue
 		}
 		if errors.Is(err, ErrCapNotEnforced) {
-			return token, nil, false, nil // inserted; the caller caps
+			return token, nil, false, nil
 		}
 		if err != nil {
 			return "", nil, true, err

@@ -3,7 +3,6 @@ package backend
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -61,25 +60,7 @@ func (b *DB) RotateCapped(ctx context.Context, oldKey string, rec *Record, now t
 		token, err := b.Rotate(ctx, oldKey, rec, now)
 		return token, nil, false, err
 	}
-	for range createAttempts {
-		token, key, err := NewToken(b.Rand)
-		if err != nil {
-			return "", nil, true, err
-		}
-		rec.Key = key
-		ended, err := rs.RotateCapped(ctx, oldKey, rec, now, keep)
-		if errors.Is(err, ErrKeyExists) {
-			continue
-		}
-		if errors.Is(err, ErrCapNotEnforced) {
-			return token, nil, false, nil // rotated; the caller caps
-		}
-		if err != nil {
-			return "", nil, true, err
-		}
-		return token, ended, true, nil
-	}
-	return "", nil, true, fmt.Errorf("qsessions: %d session keys in a row were taken: %w", createAttempts, ErrKeyExists)
+	return b.writeCapped(rec, func() ([]string, error) { return rs.RotateCapped(ctx, oldKey, rec, now, keep) })
 }
 
 // RotateCapped moves the session to a fresh token and ends the user's

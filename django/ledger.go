@@ -139,6 +139,16 @@ func (l *Ledger) Record(ctx context.Context, db Execer, keys []string, now time.
 	if len(keys) == 0 {
 		return nil
 	}
+	ins, args := l.insertValues(keys, now)
+	if _, err := db.ExecContext(ctx, ins, args...); err != nil {
+		return fmt.Errorf("django: recording %d imports in %s: %w", len(keys), LedgerTable, err)
+	}
+	return nil
+}
+
+// insertValues returns the multi-row INSERT of keys, imported at now,
+// into the ledger and its arguments.
+func (l *Ledger) insertValues(keys []string, now time.Time) (string, []any) {
 	var b strings.Builder
 	b.WriteString("INSERT INTO " + LedgerTable + " (session_key, imported_at) VALUES ")
 	args := make([]any, 0, 2*len(keys))
@@ -150,10 +160,7 @@ func (l *Ledger) Record(ctx context.Context, db Execer, keys []string, now time.
 		b.WriteString("(" + l.ph(2*i+1) + ", " + l.ph(2*i+2) + ")")
 		args = append(args, k, t)
 	}
-	if _, err := db.ExecContext(ctx, b.String(), args...); err != nil {
-		return fmt.Errorf("django: recording %d imports in %s: %w", len(keys), LedgerTable, err)
-	}
-	return nil
+	return b.String(), args
 }
 
 // RecordNew records those of keys the ledger does not hold yet as
@@ -186,19 +193,8 @@ func (l *Ledger) RecordNew(ctx context.Context, q interface {
 		}
 		return out, l.Record(ctx, q, fresh, now)
 	}
-	var b strings.Builder
-	b.WriteString("INSERT INTO " + LedgerTable + " (session_key, imported_at) VALUES ")
-	args := make([]any, 0, 2*len(keys))
-	t := l.timeArg(now)
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(" + l.ph(2*i+1) + ", " + l.ph(2*i+2) + ")")
-		args = append(args, k, t)
-	}
-	b.WriteString(" ON CONFLICT (session_key) DO NOTHING RETURNING session_key")
-	rows, err := q.QueryContext(ctx, b.String(), args...)
+	ins, args := l.insertValues(keys, now)
+	rows, err := q.QueryContext(ctx, ins+" ON CONFLICT (session_key) DO NOTHING RETURNING session_key", args...)
 	if err != nil {
 		return nil, fmt.Errorf("django: recording %d imports in %s: %w", len(keys), LedgerTable, err)
 	}
