@@ -241,6 +241,30 @@ func TestDeleteUnsavedOrDeletedIsNoop(t *testing.T) {
 	})
 }
 
+// TestClearEndsAnEmptySession: Clear leaves the session empty (no user, no
+// values), and an empty session is not kept: the save deletes its row and
+// its cookie (django-qsessions would keep a row with user_id NULL).
+func TestClearEndsAnEmptySession(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *env) {
+		uid := e.newUser("dot")
+		tok := e.do(req{path: "/login?user=" + strconv.Itoa(uid)}).cookie
+		e.do(req{path: "/set?k=a&v=1", cookie: tok})
+		if e.row(tok) == nil {
+			t.Fatal("no row before Clear")
+		}
+		r := e.do(req{path: "/clear", cookie: tok})
+		if !r.deleted {
+			t.Fatalf("Clear: the cookie was not deleted (code %d, body %q)", r.code, r.body)
+		}
+		if row := e.row(tok); row != nil {
+			t.Fatalf("Clear: the row is still there: %+v", row)
+		}
+		if r := e.do(req{path: "/whoami", cookie: tok}); r.body == strconv.Itoa(uid) {
+			t.Fatal("the cleared session still signs the user in")
+		}
+	})
+}
+
 func TestClearKeepsIPAndAgent(t *testing.T) {
 	eachEnv(t, func(t *testing.T, e *env) {
 		uid := e.newUser("cat")
