@@ -89,20 +89,49 @@ func path(t *testing.T, ctx context.Context) string {
 	return u.RequestURI()
 }
 
-// browserLogin signs in through the login form.
+// browserLogin signs in through the login form. Each step has a minute
+// of its own; a failure names the step and shows where the tab is and
+// what it shows, so a stuck sign-in says why.
 func browserLogin(t *testing.T, ctx context.Context, base, name, pass string) {
 	t.Helper()
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(base+"/login"),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)),
-		chromedp.SendKeys(chromedp.CSS(`input[name=username]`), name),
-		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), pass),
-		chromedp.Click(chromedp.CSS(`form.stack button`)),
-		chromedp.WaitVisible(chromedp.CSS(`dl.fields`)), // the home page
-	)
-	if err != nil {
-		t.Fatalf("signing in as %s: %v", name, err)
+	steps := []struct {
+		what string
+		do   chromedp.Action[chromedp.Void]
+	}{
+		{"loading /login", chromedp.Navigate(base + "/login")},
+		{"waiting for the login form", chromedp.WaitVisible(chromedp.CSS(`input[name=username]`))},
+		{"typing the user name", chromedp.SendKeys(chromedp.CSS(`input[name=username]`), name)},
+		{"typing the password", chromedp.SendKeys(chromedp.CSS(`input[name=password]`), pass)},
+		{"submitting the form", chromedp.Click(chromedp.CSS(`form.stack button`))},
+		{"waiting for the home page", chromedp.WaitVisible(chromedp.CSS(`dl.fields`))},
 	}
+	for _, s := range steps {
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := chromedp.Do(sctx, s.do)
+		cancel()
+		if err != nil {
+			t.Fatalf("signing in as %s: %s: %v\n%s", name, s.what, err, tabState(ctx))
+		}
+	}
+}
+
+// tabState describes the tab for a failure message: its URL and the
+// start of the text it shows.
+func tabState(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		return "tab state unknown: " + err.Error()
+	}
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : "(no body)"`))
+	if err != nil {
+		text = "(text unknown: " + err.Error() + ")"
+	}
+	if len(text) > 600 {
+		text = text[:600] + "…"
+	}
+	return "the tab is at " + loc + " and shows:\n" + text
 }
 
 // sessionRows returns the text of each row of the /sessions table.
