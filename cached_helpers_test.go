@@ -18,7 +18,7 @@ func init() {
 		case "db":
 			return backend.NewDB(store)
 		case "cached_db/memcached":
-			mc, err := backend.NewMemcache([]string{testutil.Memcached(t)}, backend.MemcacheOptions{})
+			mc, err := backend.NewMemcache([]string{testutil.Memcached(t)}, backend.MemcacheOptions{Timeout: testutil.MemcacheTimeout})
 			if err != nil {
 				t.Fatal(err)
 			}

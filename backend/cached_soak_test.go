@@ -228,7 +228,7 @@ func TestCachedSoak(t *testing.T) {
 			}
 			// The sessions were spread over all three servers.
 			for i, a := range addrs {
-				one, err := backend.NewMemcache([]string{a}, backend.MemcacheOptions{})
+				one, err := backend.NewMemcache([]string{a}, backend.MemcacheOptions{Timeout: testutil.MemcacheTimeout})
 				if err != nil {
 					t.Fatal(err)
 				}

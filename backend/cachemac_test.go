@@ -35,7 +35,7 @@ func newForgeEnv(t *testing.T, opts backend.CachedOptions) *forgeEnv {
 	db := testutil.Open(t, testutil.SQLite)
 	clock := testutil.NewClock()
 	client, store, _ := newClient(t, db, clock, true)
-	mc, err := backend.NewMemcache([]string{addr}, backend.MemcacheOptions{})
+	mc, err := backend.NewMemcache([]string{addr}, backend.MemcacheOptions{Timeout: testutil.MemcacheTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 func sharedMemcache(t *testing.T) (*backend.Memcache, string) {
 	t.Helper()
 	addr := testutil.Memcached(t)
-	mc, err := backend.NewMemcache([]string{addr}, backend.MemcacheOptions{})
+	mc, err := backend.NewMemcache([]string{addr}, backend.MemcacheOptions{Timeout: testutil.MemcacheTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +342,7 @@ func TestMemcachePool(t *testing.T) {
 	// Which server holds each key, asked one server at a time.
 	owner := map[string]int{}
 	for s, a := range addrs {
-		one, err := backend.NewMemcache([]string{a}, backend.MemcacheOptions{})
+		one, err := backend.NewMemcache([]string{a}, backend.MemcacheOptions{Timeout: testutil.MemcacheTimeout})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -108,7 +108,7 @@ func memcachedGuards(t *testing.T, n int, now func() time.Time) []*dbsc.CacheRep
 	prefix := testutil.MemcachedPrefix(t)
 	var out []*dbsc.CacheReplayGuard
 	for range n {
-		mc, err := backend.NewMemcache([]string{addr}, backend.MemcacheOptions{})
+		mc, err := backend.NewMemcache([]string{addr}, backend.MemcacheOptions{Timeout: testutil.MemcacheTimeout})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -158,7 +158,7 @@ func TestVerifyProofRefuses(t *testing.T) {
 		{name: "header not an object", tok: enc([]byte(`["ES256"]`)) + "." + parts[1] + "." + parts[2], want: dbsc.ErrProofMalformed},
 		{name: "header not JSON", tok: enc([]byte(`{alg:ES256}`)) + "." + parts[1] + "." + parts[2], want: dbsc.ErrProofMalformed},
 		{name: "padded base64", tok: parts[0] + "=." + parts[1] + "." + parts[2], want: dbsc.ErrProofMalformed},
-		{name: "standard base64", tok: strings.ReplaceAll(strings.ReplaceAll(good, "-", "+"), "_", "/"), want: dbsc.ErrProofMalformed},
+		{name: "standard base64", tok: standardBase64Proof(t, ec), want: dbsc.ErrProofMalformed},
 		{name: "two parts", tok: parts[0] + "." + parts[1], want: dbsc.ErrProofMalformed},
 		{name: "four parts", tok: good + ".x", want: dbsc.ErrProofMalformed},
 		{name: "empty", tok: "", want: dbsc.ErrProofMalformed},
@@ -182,6 +182,23 @@ func TestVerifyProofRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// standardBase64Proof returns a valid proof re-encoded in standard base64
+// ('+' and '/' for '-' and '_'). Only the signature part is random (the
+// base64url of ASCII JSON holds neither '-' nor '_'), and about one
+// signature in 15 has neither either, so it signs again until the
+// re-encoding changes the token.
+func standardBase64Proof(t *testing.T, key *ecdsa.PrivateKey) string {
+	t.Helper()
+	for range 1000 {
+		tok := sign(t, dbsctest.ProofSpec{Signer: key, JWK: &key.PublicKey, Challenge: "c"})
+		if std := strings.NewReplacer("-", "+", "_", "/").Replace(tok); std != tok {
+			return std
+		}
+	}
+	t.Fatal("1000 signatures without '-' or '_' in base64url")
+	return ""
 }
 
 // rsa1024KeyAs2048 returns another RSA-2048 key than mustRSA's.

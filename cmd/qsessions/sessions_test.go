@@ -322,7 +322,7 @@ func TestSessionsRevokeTombstones(t *testing.T) {
 	client := sessSchema(t, db)
 	ctx := context.Background()
 	u := client.User.Create().SetUsername("carol").SaveX(ctx)
-	mc, err := backend.NewMemcache([]string{addr}, backend.MemcacheOptions{})
+	mc, err := backend.NewMemcache([]string{addr}, backend.MemcacheOptions{Timeout: testutil.MemcacheTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,6 +52,14 @@ func PingMemcached(addr string, timeout time.Duration) error {
 	return nil
 }
 
+// MemcacheTimeout is the per-step timeout for tests that assert exact
+// cache results (a hit, a miss, a stored value) against the shared
+// memcached: 5 s, not the library's 100 ms default, so that a CI machine
+// whose two cores are busy with other test binaries does not turn a slow
+// schedule into a cache error the test did not ask for. Tests of the
+// failure paths set their own, short timeouts.
+const MemcacheTimeout = 5 * time.Second
+
 // Memcached returns the address of the shared test memcached
 // (QSESSIONS_TEST_MEMCACHED, default 127.0.0.1:11211), probed once per
 // process; when it does not answer, t skips (or fails when
