@@ -436,7 +436,8 @@ var (
 )
 
 // startServe runs serve(cfg) with a fixed free --addr until the test ends,
-// and returns what it printed once it listens.
+// and returns what it printed once it listens. A failed test logs all the
+// demo printed.
 func startServe(t *testing.T, cfg config) *served {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -455,6 +456,11 @@ func startServe(t *testing.T, cfg config) *served {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
+		}
+		if t.Failed() {
+			mu.Lock()
+			t.Logf("the demo printed:\n%s", out.String())
+			mu.Unlock()
 		}
 	})
 	deadline := time.Now().Add(20 * time.Second)
