@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +45,7 @@ func TestDBSCChromium(t *testing.T) {
 	if _, err := exec.LookPath(chromiumPath); err != nil {
 		testutil.Unavailable(t, "chromium", chromiumPath+" not found (apt-get install chromium)")
 	}
+	var chromiumLog lockedLog
 	db := testutil.Open(t, testutil.SQLite)
 	sv := startServe(t, config{DB: db.URL, DBSC: dbscConfig{On: true, Addr: "127.0.0.1:0", CredentialTTL: 10 * time.Second}})
 	m := tryItRE.FindStringSubmatch(sv.out)
@@ -60,6 +64,9 @@ func TestDBSCChromium(t *testing.T) {
 		chromedp.Flag("disable-features", disable),
 		chromedp.Flag("ignore-certificate-errors-spki-list", spki),
 		chromedp.UserDataDir(t.TempDir()),
+		// Chromium's own log (errors and warnings), shown if the test fails.
+		chromedp.Flag("enable-logging", "stderr"),
+		chromedp.CombinedOutput(&chromiumLog),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelAlloc()
@@ -69,12 +76,31 @@ func TestDBSCChromium(t *testing.T) {
 	defer cancelT()
 
 	events := make(chan *network.EventDeviceBoundSessionEventOccurred, 100)
+	var netLog lockedLog
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the tab's requests:\n%s", netLog.String())
+			t.Logf("Chromium's log (last lines):\n%s", chromiumLog.Tail(60))
+		}
+	})
 	if err := chromedp.Listen(ctx, func(ev any) {
-		if e, ok := ev.(*network.EventDeviceBoundSessionEventOccurred); ok {
+		switch e := ev.(type) {
+		case *network.EventDeviceBoundSessionEventOccurred:
+			b, _ := json.Marshal(e)
+			netLog.Printf("DBSC event %s", b)
 			select {
 			case events <- e:
 			default:
 			}
+		case *network.EventRequestWillBeSent:
+			if e.RedirectResponse != nil {
+				netLog.Printf("%s %d (redirect)", e.RequestID, e.RedirectResponse.Status)
+			}
+			netLog.Printf("%s %s %s", e.RequestID, e.Request.Method, e.Request.URL)
+		case *network.EventResponseReceived:
+			netLog.Printf("%s %d %s", e.RequestID, e.Response.Status, e.Response.MimeType)
+		case *network.EventLoadingFailed:
+			netLog.Printf("%s failed: %s (canceled %v)", e.RequestID, e.ErrorText, e.Canceled)
 		}
 	}); err != nil {
 		t.Fatalf("starting Chromium: %v", err)
@@ -174,4 +200,48 @@ func TestDBSCChromium(t *testing.T) {
 	if r := ended.TerminationEventDetails.DeletionReason; r != network.TerminationEventDetailsDeletionReasonServerRequested {
 		t.Fatalf("the device-bound session ended for %q, want ServerRequested", r)
 	}
+}
+
+// lockedLog is a log written by several goroutines (Chromium's output,
+// DevTools events) and read once, when a test fails.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// Printf appends a line stamped with the time of day.
+func (l *lockedLog) Printf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(&l.buf, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// chromiumNoise matches Chromium log lines about what a headless container
+// lacks (D-Bus, GPU, power, screensaver), which say nothing about a test.
+var chromiumNoise = regexp.MustCompile(`dbus|bluez|idle_linux|skottie|vaapi|sandbox_linux|unexpected operator`)
+
+// Tail returns the last n lines that are not chromiumNoise.
+func (l *lockedLog) Tail(n int) string {
+	var lines []string
+	for line := range strings.Lines(l.String()) {
+		if !chromiumNoise.MatchString(line) {
+			lines = append(lines, strings.TrimRight(line, "\n"))
+		}
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
