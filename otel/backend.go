@@ -115,7 +115,9 @@ type Backend struct {
 	next   backend.Backend
 	cached *backend.CachedDB
 	tracer trace.Tracer
-	base   []attribute.KeyValue
+	// parentOnly: start spans only under a recording one (WithoutRootSpans).
+	parentOnly bool
+	base       []attribute.KeyValue
 
 	dur            metric.Float64Histogram
 	saves, cleared metric.Int64Counter
@@ -159,7 +161,7 @@ var (
 // still returns a working one).
 func Wrap(b backend.Backend, opts ...Option) *Backend {
 	c := newConfig(opts)
-	w := &Backend{next: b, cached: backend.CachedOf(b), tracer: c.tracer()}
+	w := &Backend{next: b, cached: backend.CachedOf(b), tracer: c.tracer(), parentOnly: c.parentOnly}
 	w.base = c.base(kindOf(b))
 	m := c.meter()
 	w.dur = handled(m.Float64Histogram(MetricDuration, metric.WithUnit("s"),
@@ -311,8 +313,16 @@ func observeCache(ctx context.Context, op string, r backend.CacheResult, err err
 	}
 }
 
-// start begins the span of op.
+// noSpan is the span of a call WithoutRootSpans does not trace: it records
+// nothing and its End does nothing.
+var noSpan = trace.SpanFromContext(context.Background())
+
+// start begins the span of op (none, with WithoutRootSpans, when ctx
+// carries no recording span).
 func (w *Backend) start(ctx context.Context, op int) (context.Context, trace.Span, time.Time) {
+	if w.parentOnly && !trace.SpanFromContext(ctx).IsRecording() {
+		return ctx, noSpan, time.Now()
+	}
 	ctx, span := w.tracer.Start(ctx, w.ops[op].span, w.ops[op].start...)
 	return ctx, span, time.Now()
 }

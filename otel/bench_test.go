@@ -3,6 +3,7 @@ package qsessionsotel_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,11 +125,15 @@ func wrapSDK(b backend.Backend, tp trace.TracerProvider, mp metric.MeterProvider
 // never collected), sdk (metrics and a span per operation, every span
 // sampled and handed to the batch processor and an exporter that drops
 // it: the "no-op exporter"), sdk-sampled (the same with
-// ParentBased(TraceIDRatioBased(0.1)), a common production sampler).
+// ParentBased(TraceIDRatioBased(0.1)), a common production sampler),
+// sdk-sampled-parent (each load under a request span that sampler
+// started, as under an HTTP server's instrumentation: a tenth of the loads
+// are in a recorded trace) and sdk-sampled-parent-noroot (the same with
+// WithoutRootSpans, which starts no span under a dropped parent).
 func BenchmarkCachedLoadPaired(b *testing.B) {
 	for _, cache := range []string{"memcached", "local"} {
 		b.Run(cache, func(b *testing.B) {
-			for _, mode := range []string{"noop", "metrics", "sdk", "sdk-sampled"} {
+			for _, mode := range []string{"noop", "metrics", "sdk", "sdk-sampled", "sdk-sampled-parent", "sdk-sampled-parent-noroot"} {
 				b.Run(mode, func(b *testing.B) { benchPaired(b, cache, mode) })
 			}
 		})
@@ -163,9 +168,10 @@ func benchPaired(b *testing.B, cacheKind, mode string) {
 		b.Cleanup(func() { _ = sdk.Shutdown(ctx) })
 		mp = sdk
 	}
-	if mode == "sdk" || mode == "sdk-sampled" {
+	underParent := strings.HasPrefix(mode, "sdk-sampled-parent")
+	if mode != "noop" && mode != "metrics" {
 		sampler := sdktrace.AlwaysSample()
-		if mode == "sdk-sampled" {
+		if mode != "sdk" {
 			sampler = sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.1))
 		}
 		sdk := sdktrace.NewTracerProvider(sdktrace.WithBatcher(discard{}), sdktrace.WithSampler(sampler))
@@ -173,6 +179,11 @@ func benchPaired(b *testing.B, cacheKind, mode string) {
 		tp = sdk
 	}
 	w := wrapSDK(c, tp, mp)
+	if mode == "sdk-sampled-parent-noroot" {
+		w = qsessionsotel.Wrap(c, qsessionsotel.WithTracerProvider(tp), qsessionsotel.WithMeterProvider(mp),
+			qsessionsotel.WithDBSystem("sqlite"), qsessionsotel.WithoutRootSpans())
+	}
+	requests := tp.Tracer("request")
 	now := time.Now().UTC()
 	rec := &backend.Record{Data: make([]byte, 200), IP: "192.0.2.1", UserAgent: testUA,
 		ExpireDate: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now, LastActivity: now}
@@ -180,21 +191,30 @@ func benchPaired(b *testing.B, cacheKind, mode string) {
 		b.Fatal(err)
 	}
 	var bare, otel []time.Duration
+	lctx := ctx
 	load := func(be backend.Backend) time.Duration {
 		t0 := time.Now()
-		if _, err := be.Load(ctx, rec.Key, now); err != nil {
+		if _, err := be.Load(lctx, rec.Key, now); err != nil {
 			b.Fatal(err)
 		}
 		return time.Since(t0)
 	}
 	i := 0
 	for b.Loop() {
+		var parent trace.Span
+		if underParent {
+			// The request's span, outside the timed loads.
+			lctx, parent = requests.Start(ctx, "request")
+		}
 		if i%2 == 0 {
 			bare = append(bare, load(c))
 			otel = append(otel, load(w))
 		} else {
 			otel = append(otel, load(w))
 			bare = append(bare, load(c))
+		}
+		if parent != nil {
+			parent.End()
 		}
 		i++
 	}

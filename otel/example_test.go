@@ -58,3 +58,14 @@ func ExampleWrap() {
 	m := qsessions.New(b)
 	_ = m
 }
+
+// WithoutRootSpans traces only the backend calls of requests your HTTP
+// instrumentation sampled; the rest are measured, not traced.
+func ExampleWithoutRootSpans() {
+	m := qsessions.New(backend.NewDB(backend.NewMemStore()))
+	stop, err := qsessionsotel.Instrument(m, qsessionsotel.WithoutRootSpans())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer stop()
+}

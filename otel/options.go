@@ -16,9 +16,10 @@ const ScopeName = "github.com/qsessions/qsessions/otel"
 type Option func(*config)
 
 type config struct {
-	tp       trace.TracerProvider
-	mp       metric.MeterProvider
-	dbSystem string
+	tp         trace.TracerProvider
+	mp         metric.MeterProvider
+	dbSystem   string
+	parentOnly bool
 }
 
 // WithTracerProvider sets the TracerProvider spans come from; default
@@ -39,6 +40,20 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // set, as the Backend does not tell.
 func WithDBSystem(name string) Option {
 	return func(c *config) { c.dbSystem = name }
+}
+
+// WithoutRootSpans makes the wrapper start a span only for a backend call
+// whose context already carries a recording span, such as the server span
+// of an HTTP request the app's tracing sampled. Calls outside any recorded
+// trace (requests the sampler dropped, the background cleaner, a CLI) are
+// still measured by the metrics but start no span, so they cost what the
+// no-op tracer costs instead of the SDK's span (about 0.5 µs for a span the
+// sampler drops, 2-4 µs for one it records, on the machine of
+// BENCHMARKS.md). Default: off; every call starts a span and the
+// TracerProvider's sampler decides, so a call with no parent can start a
+// trace of its own.
+func WithoutRootSpans() Option {
+	return func(c *config) { c.parentOnly = true }
 }
 
 // DBSystem returns the db.system.name of an ent dialect name (dburl.DB's

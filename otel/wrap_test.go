@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel/codes"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
@@ -149,3 +152,127 @@ func TestConcurrentLoads(t *testing.T) {
 		t.Errorf("%d hits, %d misses, want 100 each", hits, misses)
 	}
 }
+
+// TestWithoutRootSpans: with the option, a call under a recording span
+// gets a child span of it, and a call with no span or under one the
+// sampler dropped gets none; every call is measured either way.
+func TestWithoutRootSpans(t *testing.T) {
+	ctx := context.Background()
+	sr := tracetest.NewSpanRecorder()
+	// Traces that start here are sampled exactly when they are named
+	// "sampled"; a child follows its parent.
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr), sdktrace.WithSampler(sdktrace.ParentBased(nameSampler("sampled"))))
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = tp.Shutdown(ctx); _ = mp.Shutdown(ctx) })
+	db := backend.NewDB(backend.NewMemStore())
+	now := time.Now().UTC()
+	rec := &backend.Record{ExpireDate: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now, LastActivity: now}
+	if _, err := db.Create(ctx, rec, now); err != nil {
+		t.Fatal(err)
+	}
+	tracer := tp.Tracer("test")
+	sampledCtx, sampled := tracer.Start(ctx, "sampled")
+	droppedCtx, dropped := tracer.Start(ctx, "dropped")
+	if !sampled.IsRecording() || dropped.IsRecording() {
+		t.Fatalf("the sampler: sampled recording %v, dropped recording %v", sampled.IsRecording(), dropped.IsRecording())
+	}
+
+	for _, parentOnly := range []bool{false, true} {
+		opts := []qsessionsotel.Option{qsessionsotel.WithTracerProvider(tp), qsessionsotel.WithMeterProvider(mp)}
+		if parentOnly {
+			opts = append(opts, qsessionsotel.WithoutRootSpans())
+		}
+		w := qsessionsotel.Wrap(db, opts...)
+		for _, c := range []context.Context{ctx, sampledCtx, droppedCtx} {
+			if _, err := w.Load(c, rec.Key, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var loads []sdktrace.ReadOnlySpan
+		for _, sp := range sr.Ended() {
+			if sp.Name() == "qsessions.load" {
+				loads = append(loads, sp)
+			}
+		}
+		sr.Reset()
+		// Only the call under the sampled span is recorded, with or without
+		// the option; what the option changes is below.
+		if len(loads) != 1 || loads[0].Parent().SpanID() != sampled.SpanContext().SpanID() {
+			t.Fatalf("parentOnly %v: %d load spans, want 1, the child of the sampled span", parentOnly, len(loads))
+		}
+	}
+
+	// What the option saves: the sampler is not even asked for calls
+	// outside a recording span.
+	var asked countingSampler
+	tp2 := sdktrace.NewTracerProvider(sdktrace.WithSampler(&asked))
+	t.Cleanup(func() { _ = tp2.Shutdown(ctx) })
+	for _, parentOnly := range []bool{false, true} {
+		asked.n.Store(0)
+		opts := []qsessionsotel.Option{qsessionsotel.WithTracerProvider(tp2), qsessionsotel.WithMeterProvider(mp)}
+		if parentOnly {
+			opts = append(opts, qsessionsotel.WithoutRootSpans())
+		}
+		w := qsessionsotel.Wrap(db, opts...)
+		for range 3 {
+			if _, err := w.Load(ctx, rec.Key, now); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Load(droppedCtx, rec.Key, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := int64(6)
+		if parentOnly {
+			want = 0
+		}
+		if got := asked.n.Load(); got != want {
+			t.Errorf("parentOnly %v: the sampler was asked %d times for 6 loads outside a recorded trace, want %d", parentOnly, got, want)
+		}
+	}
+
+	// Every load was measured, traced or not: 3 calls x 2 wrappers, then
+	// 6 x 2.
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if h, ok := m.Data.(metricdata.Histogram[float64]); ok && m.Name == qsessionsotel.MetricDuration {
+				for _, dp := range h.DataPoints {
+					if v, _ := dp.Attributes.Value(qsessionsotel.OperationKey); v.AsString() == "load" {
+						n += dp.Count
+					}
+				}
+			}
+		}
+	}
+	if n != 3*2+6*2 {
+		t.Errorf("%d loads measured, want %d", n, 3*2+6*2)
+	}
+}
+
+// nameSampler samples the root spans named name.
+type nameSampler string
+
+func (s nameSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	if p.Name == string(s) {
+		return sdktrace.SamplingResult{Decision: sdktrace.RecordAndSample}
+	}
+	return sdktrace.SamplingResult{Decision: sdktrace.Drop}
+}
+
+func (s nameSampler) Description() string { return "name is " + string(s) }
+
+// countingSampler drops every span and counts how often it was asked.
+type countingSampler struct{ n atomic.Int64 }
+
+func (s *countingSampler) ShouldSample(sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	s.n.Add(1)
+	return sdktrace.SamplingResult{Decision: sdktrace.Drop}
+}
+
+func (s *countingSampler) Description() string { return "counting" }
