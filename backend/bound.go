@@ -82,6 +82,10 @@ func VerifyBound(secret []byte, value string, now time.Time, skew time.Duration)
 	if err != nil || exp < 0 || strconv.FormatInt(exp, 10) != head[2:] {
 		return ErrBoundInvalid
 	}
+	if strings.ContainsAny(mac64, "\r\n") {
+		// encoding/base64 skips CR and LF: a second encoding of one value.
+		return ErrBoundInvalid
+	}
 	mac, err := boundB64.DecodeString(mac64)
 	if err != nil || !hmac.Equal(mac, boundMAC(secret, head)) {
 		return ErrBoundInvalid

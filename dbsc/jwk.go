@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 )
 
 // Algorithms of DBSC proofs this package verifies. The draft also defines
@@ -41,7 +42,19 @@ const MaxDeviceKeyLen = 1024
 // maxJWKBytes bounds a JWK before it is decoded.
 const maxJWKBytes = 4096
 
-var b64 = base64.RawURLEncoding.Strict()
+// b64 is unpadded base64url, strict: canonical trailing bits and, unlike
+// encoding/base64 even in Strict mode, no CR or LF skipped, so that a
+// proof, a challenge or a key member has exactly one encoding.
+var b64 = strictB64{base64.RawURLEncoding.Strict()}
+
+type strictB64 struct{ *base64.Encoding }
+
+func (e strictB64) DecodeString(s string) ([]byte, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, errors.New("dbsc: CR or LF in base64url")
+	}
+	return e.Encoding.DecodeString(s)
+}
 
 // DeviceKey is a device's public key: ECDSA P-256 (for ES256) or RSA of
 // 2048 to 4096 bits (for RS256). Parse one with [ParseDeviceKey]; a

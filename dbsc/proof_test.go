@@ -159,6 +159,8 @@ func TestVerifyProofRefuses(t *testing.T) {
 		{name: "header not JSON", tok: enc([]byte(`{alg:ES256}`)) + "." + parts[1] + "." + parts[2], want: dbsc.ErrProofMalformed},
 		{name: "padded base64", tok: parts[0] + "=." + parts[1] + "." + parts[2], want: dbsc.ErrProofMalformed},
 		{name: "standard base64", tok: standardBase64Proof(t, ec), want: dbsc.ErrProofMalformed},
+		{name: "CR in the signature", tok: parts[0] + "." + parts[1] + "." + parts[2][:10] + "\r" + parts[2][10:], want: dbsc.ErrProofMalformed},
+		{name: "LF in the signature", tok: good + "\n", want: dbsc.ErrProofMalformed},
 		{name: "two parts", tok: parts[0] + "." + parts[1], want: dbsc.ErrProofMalformed},
 		{name: "four parts", tok: good + ".x", want: dbsc.ErrProofMalformed},
 		{name: "empty", tok: "", want: dbsc.ErrProofMalformed},
