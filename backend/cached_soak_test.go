@@ -164,6 +164,16 @@ func TestCachedSoak(t *testing.T) {
 							was := s.revoked.Load()
 							r := &backend.Record{Key: s.key, Data: fmt.Appendf(nil, "w%d-%d", w, n), ExpireDate: now.Add(time.Hour),
 								UserID: s.uid, UserAgent: "soak", CreatedAt: s.created, UpdatedAt: now, LastActivity: now}
+							if n%2 == 0 {
+								// As a request does: load, then save the next
+								// version, a copy of the loaded Record (a hit's
+								// copy swaps with the load's cas token).
+								if l, err := p.c.Load(ctx, s.key, now); err == nil {
+									next := *l
+									next.Data, next.ExpireDate, next.UpdatedAt, next.LastActivity = r.Data, r.ExpireDate, now, now
+									r = &next
+								}
+							}
 							err := p.c.Save(ctx, r, now)
 							switch {
 							case err == nil && was:

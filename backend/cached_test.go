@@ -245,9 +245,11 @@ func (e *env) isTombstone(t *testing.T, key string) bool {
 	return err == nil && (len(v) == 1 || len(v) == 1+backend.MACLen) && v[0] == 0
 }
 
+// sameRecord compares the sessions got and want hold (Clone drops what a
+// backend noted at the load, such as the cache entry a hit read).
 func sameRecord(t *testing.T, what string, got, want *backend.Record) {
 	t.Helper()
-	if !reflect.DeepEqual(got, want) {
+	if !reflect.DeepEqual(got.Clone(), want.Clone()) {
 		t.Fatalf("%s:\n got %#v\nwant %#v", what, got, want)
 	}
 }
@@ -937,4 +939,151 @@ func TestCachedRememberMe(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestCachedSaveAfterHit: a save of a session the request loaded from the
+// cache swaps its entry in with the load's cas token (one cache call, no
+// Get), and when anything wrote the entry since that load it reads the
+// entry and decides as a save with no load to go by: the cache then holds
+// what the database holds, or a conflict marker the next load replaces.
+func TestCachedSaveAfterHit(t *testing.T) {
+	eachBackend(t, cachedKinds, func(t *testing.T, e *env) {
+		key := e.create(t, e.rec(e.newUser(t, "saver"), "UA", time.Hour))
+		// next is the session's next version as Session builds it: a copy
+		// of the loaded Record (which keeps what the load saw).
+		next := func(r *backend.Record, data string) *backend.Record {
+			n := *r
+			n.Data = []byte(data)
+			n.UpdatedAt = e.clock.Now()
+			n.LastActivity = n.UpdatedAt
+			return &n
+		}
+		// cached reports the entry's data, read through the backend, and
+		// whether that load was a hit.
+		cached := func(what string) (string, bool) {
+			t.Helper()
+			e.drv.Reset()
+			r := e.mustLoad(t, key)
+			hit := e.drv.Count() == 0
+			if db := e.fromDB(t, key); string(db.Data) != string(r.Data) {
+				t.Fatalf("%s: the backend serves %q, the database holds %q", what, r.Data, db.Data)
+			}
+			return string(r.Data), hit
+		}
+
+		e.clock.Advance(time.Second)
+		r := e.mustLoad(t, key)
+		e.cache.reset()
+		v2 := next(r, "v2")
+		if err := e.b.Save(ctx, v2, e.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if g, c, n := e.cache.gets.Load(), e.cache.cass.Load(), e.cache.calls(); g != 0 || c != 1 || n != 1 {
+			t.Fatalf("a save after a hit made %d gets, %d cas, %d cache calls; want 0, 1, 1", g, c, n)
+		}
+		if d, hit := cached("after the swap"); d != "v2" || !hit {
+			t.Fatalf("after the swap the cache serves %q (hit %v), want v2 from the cache", d, hit)
+		}
+		// The token is spent: the next save of the same Record reads the
+		// entry first.
+		e.clock.Advance(time.Second)
+		e.cache.reset()
+		v2.UpdatedAt = e.clock.Now()
+		if err := e.b.Save(ctx, v2, e.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if g, c := e.cache.gets.Load(), e.cache.cass.Load(); g != 1 || c != 1 {
+			t.Fatalf("a second save of one Record made %d gets and %d cas, want 1 and 1", g, c)
+		}
+
+		// Two requests loaded the same entry; the first to save swaps, the
+		// second's token is stale.
+		for _, secondNewer := range []bool{true, false} {
+			e.clock.Advance(time.Second)
+			a, b := e.mustLoad(t, key), e.mustLoad(t, key)
+			e.clock.Advance(time.Second)
+			bv := next(b, "b") // b's version is stamped first ...
+			e.clock.Advance(time.Second)
+			av := next(a, "a") // ... a's later
+			if secondNewer {
+				bv.UpdatedAt = e.clock.Now().Add(time.Second)
+			}
+			if err := e.b.Save(ctx, av, e.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+			e.cache.reset()
+			if err := e.b.Save(ctx, bv, e.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if g := e.cache.gets.Load(); g != 1 {
+				t.Fatalf("a save whose token went stale made %d gets, want 1 (its swap failed, so it reads)", g)
+			}
+			d, hit := cached("after two saves of one entry")
+			switch {
+			case d != "b":
+				t.Fatalf("the last UPDATE wrote b; the backend serves %q", d)
+			case secondNewer && !hit:
+				t.Fatalf("b is newer than the entry a wrote: b's entry should be cached, the load went to the database")
+			case !secondNewer && hit:
+				t.Fatalf("b is older than a's entry: a conflict marker should have sent the load to the database")
+			}
+		}
+
+		// A revoke between the load and the save: the save fails (its row
+		// is gone) and the cache keeps the tombstone.
+		e.clock.Advance(time.Second)
+		r = e.mustLoad(t, key)
+		if n, err := e.b.Delete(ctx, key); err != nil || n != 1 {
+			t.Fatalf("Delete: %d, %v", n, err)
+		}
+		if err := e.b.Save(ctx, next(r, "after the revoke"), e.clock.Now()); !errors.Is(err, backend.ErrSessionInterrupted) {
+			t.Fatalf("a save after the revoke: %v, want ErrSessionInterrupted", err)
+		}
+		if !e.isTombstone(t, key) {
+			t.Fatal("the tombstone is gone after a save of the revoked session")
+		}
+		e.gone(t, key, "after the revoke")
+	})
+}
+
+// TestCachedSeenTokenLife: a save more than a second after its load does
+// not use the load's cas token (memcached numbers tokens anew after a
+// restart); it reads the entry first.
+func TestCachedSeenTokenLife(t *testing.T) {
+	t.Parallel()
+	cc := &countingCache{Cache: backend.NewLocalCache(10)}
+	c, err := backend.NewCachedDB(backend.NewMemStore(), cc, backend.CachedOptions{Keys: testutil.CacheKeys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	now := time.Now().UTC()
+	rec := &backend.Record{Data: []byte("v1"), ExpireDate: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now, LastActivity: now}
+	if _, err := c.Create(ctx, rec, now); err != nil {
+		t.Fatal(err)
+	}
+	for _, wait := range []time.Duration{0, 1100 * time.Millisecond} {
+		r, err := c.Load(ctx, rec.Key, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(wait)
+		next := *r
+		next.Data = []byte("after " + wait.String())
+		next.UpdatedAt = time.Now().UTC()
+		cc.reset()
+		if err := c.Save(ctx, &next, now); err != nil {
+			t.Fatal(err)
+		}
+		want := int64(0)
+		if wait > 0 {
+			want = 1
+		}
+		if g := cc.gets.Load(); g != want {
+			t.Errorf("a save %v after its load made %d gets, want %d", wait, g, want)
+		}
+		if got, err := c.Load(ctx, rec.Key, now); err != nil || string(got.Data) != string(next.Data) {
+			t.Fatalf("after the save: %q, %v", got.Data, err)
+		}
+	}
 }
