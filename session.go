@@ -621,16 +621,11 @@ func (s *Session) encode() ([]byte, error) {
 // record builds the row to write at now: deadline, expiry and activity.
 // Caller holds mu.
 func (s *Session) record(now time.Time) *backend.Record {
-	rec := &backend.Record{CreatedAt: now}
+	rec := &backend.Record{UserAgent: s.ua, IP: s.ipText(), UpdatedAt: now, LastActivity: now, CreatedAt: now}
 	if s.rec != nil {
-		// A copy of the loaded row: its key, owner, creation time and
-		// device binding (kept by a rotation), and what the backend noted
-		// at the load (cached_db: the cache entry it read, so that the
-		// write swaps without reading it again). Data is the caller's.
-		*rec = *s.rec
-		rec.Data = nil
+		rec.Key, rec.UserID, rec.CreatedAt = s.rec.Key, s.rec.UserID, s.rec.CreatedAt
+		rec.DeviceKey, rec.DeviceSecret = s.rec.DeviceKey, s.rec.DeviceSecret // kept by a rotation
 	}
-	rec.UserAgent, rec.IP, rec.UpdatedAt, rec.LastActivity = s.ua, s.ipText(), now, now
 	if s.renew || s.h.deadline.IsZero() {
 		s.h.deadline = now.Add(s.m.lifetime(s.h.persist))
 	}

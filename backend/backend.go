@@ -61,34 +61,17 @@ type Record struct {
 	// DeviceSecret is a bound session's secret (the key of its short
 	// cookie's MAC); nil when not bound.
 	DeviceSecret []byte
-
-	// seen is what a cached_db Load that hit the cache read: the entry and
-	// its cas token. A copy of the Record (*r2 = *r, which is how the
-	// session builds the next version of a loaded session) carries it, so
-	// that CachedDB's write of that version can swap its entry in without
-	// reading the entry again. Clone drops it.
-	seen cacheSeen
-}
-
-// cacheSeen is a cache entry as a CachedDB Load read it.
-type cacheSeen struct {
-	key   string    // the session's key at the load (a rotation changes it)
-	at    time.Time // when the load's Get was sent
-	cas   uint64
-	entry []byte // the entry, its MAC checked and removed
 }
 
 // Bound reports whether the session is device-bound (DBSC).
 func (r *Record) Bound() bool { return r != nil && r.DeviceKey != "" }
 
-// Clone returns a deep copy of r, without what a backend noted when it
-// loaded r; nil gives nil.
+// Clone returns a deep copy of r; nil gives nil.
 func (r *Record) Clone() *Record {
 	if r == nil {
 		return nil
 	}
 	c := *r
-	c.seen = cacheSeen{}
 	if r.Data != nil {
 		c.Data = append([]byte(nil), r.Data...)
 	}

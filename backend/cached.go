@@ -148,15 +148,7 @@ type CacheStats struct {
 //   - Save updates the cache only with CompareAndSwap against the entry its
 //     own Get returned, or with Add when its Get found nothing, and leaves
 //     a tombstone (or a marker) it finds alone; a conflict of either kind
-//     makes it write a conflict marker, again by CompareAndSwap. A save of
-//     a session its request loaded from the cache first tries a
-//     CompareAndSwap with that load's cas token: it succeeds only if
-//     nothing wrote the key since the load, that is exactly when a Get made
-//     then would return the same entry, so it is the same swap (a tombstone
-//     or marker written after the load changes the token and the save
-//     falls back to its Get). memcached numbers tokens anew after a
-//     restart, so the load's token is used only within a second of the
-//     load;
+//     makes it write a conflict marker, again by CompareAndSwap;
 //   - Set is only ever used to write tombstones.
 //
 // So after the revoke returned, a Load finds the tombstone (and asks the
@@ -415,7 +407,6 @@ func (c *CachedDB) Load(ctx context.Context, key string, now time.Time) (*Record
 			} else if rec.ExpireDate.After(now) {
 				c.hits.Add(1)
 				c.observe(ctx, "load", CacheHit, nil)
-				rec.seen = cacheSeen{key: key, at: start, cas: cas, entry: val}
 				return rec, nil
 			} else {
 				result = CacheMiss
@@ -661,11 +652,8 @@ func (c *CachedDB) CreateCapped(ctx context.Context, rec *Record, now time.Time,
 	return token, ended, ok, nil
 }
 
-// Save updates the row (one UPDATE), then the cache: one CompareAndSwap
-// when rec is the next version of a Record this CachedDB loaded from the
-// cache (a copy of it, as the session makes: the swap uses the load's cas
-// token), else, or when anything wrote the entry since that load, one Get
-// and one CompareAndSwap (or Add). When a concurrent save of the same session wrote
+// Save updates the row (one UPDATE), then the cache: one Get and one
+// CompareAndSwap (or Add). When a concurrent save of the same session wrote
 // the cache in between, or holds a newer entry, which UPDATE the database
 // kept last is unknown here: Save then leaves a conflict marker (StaleTTL,
 // replaced by the next load from the database) instead of its own entry. A
@@ -682,9 +670,8 @@ func (c *CachedDB) Save(ctx context.Context, rec *Record, now time.Time) error {
 }
 
 // Touch records activity in the database (one conditional UPDATE) and, when
-// it wrote, in the cached entry (one CompareAndSwap with the load's token,
-// as Save, or one Get and one CompareAndSwap; nothing when the entry is not
-// cached: the next load fills it). A touch that found
+// it wrote, in the cached entry (one Get and one CompareAndSwap; nothing
+// when the entry is not cached: the next load fills it). A touch that found
 // the activity already recorded by another request writes no cache entry.
 func (c *CachedDB) Touch(ctx context.Context, rec *Record, cutoff, now time.Time) (bool, error) {
 	c.maybePurge()
@@ -724,18 +711,6 @@ func (c *CachedDB) writeSaved(ctx context.Context, rec *Record, now, start time.
 	ck := c.cacheKey(rec.Key)
 	out := cacheRecord(rec)
 	conflict := c.stale(start)
-	seen := rec.seen
-	rec.seen = cacheSeen{} // one use: after this write the token is stale
-	if !conflict && seen.cas != 0 && seen.key == rec.Key && time.Since(seen.at) < seenTokenLife {
-		switch err := c.swapSeen(ctx, ck, seen, out, now, touch); {
-		case err == nil:
-			return
-		case !errors.Is(err, errSlowPath):
-			c.failed(ctx, "write", err)
-			c.addPurge(rec.Key)
-			return
-		}
-	}
 	for range 3 {
 		val, cas, err := c.cache.Get(ctx, ck)
 		var cur *Record
@@ -801,46 +776,6 @@ func (c *CachedDB) writeSaved(ctx context.Context, rec *Record, now, start time.
 		}
 	}
 	c.conflicts.Add(1)
-}
-
-// seenTokenLife bounds how long after its load a cas token is used for a
-// save's swap. memcached numbers cas tokens anew after a restart, so a
-// token kept across one could match an entry written after it; a save
-// within a second of its load keeps that window as short as the database
-// step the other swaps already span. A later save reads the entry first.
-const seenTokenLife = time.Second
-
-// errSlowPath: swapSeen did not write; writeSaved reads the entry and
-// decides as if there had been no load to go by.
-var errSlowPath = errors.New("qsessions: the entry seen at the load is no base for this write")
-
-// swapSeen writes the entry of a saved out over the entry seen at the
-// load, by CompareAndSwap with the load's cas token: one cache call
-// instead of a Get and a CompareAndSwap. It succeeds only if nothing wrote
-// the key since the load, i.e. exactly when writeSaved's Get, made now,
-// would return that same entry and its first round would swap the same
-// value in; so it is that round, and the guarantees of writeSaved (no
-// tombstone or conflict marker replaced, a newer entry never overwritten)
-// hold unchanged. Any other case (the entry changed or is gone, it is newer
-// than out, there is nothing to write) is errSlowPath; a failed cache call
-// is its own error.
-func (c *CachedDB) swapSeen(ctx context.Context, ck string, seen cacheSeen, out *Record, now time.Time, touch bool) error {
-	if len(seen.entry) == 0 || seen.entry[0] != entryRecordV1 {
-		return errSlowPath
-	}
-	cur, err := decodeRecord(out.Key, seen.entry[1:], c.codec)
-	if err != nil || cur.UpdatedAt.After(out.UpdatedAt) {
-		return errSlowPath
-	}
-	enc, err := c.entryFor(out.Key, out, cur, now, touch)
-	if enc == nil || err != nil {
-		return errSlowPath
-	}
-	err = c.cache.CompareAndSwap(ctx, ck, c.mac.seal(ck, enc), seen.cas, c.entryTTL(out, now))
-	if errors.Is(err, ErrCASConflict) || errors.Is(err, ErrNotStored) {
-		return errSlowPath
-	}
-	return err
 }
 
 // entryFor encodes the entry that replaces cur (nil: none) after a save of
