@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -134,7 +135,7 @@ type ledger struct {
 	mu        sync.Mutex
 	tokens    map[int][]tokenInfo          // user -> sessions, in login order
 	revokedAt map[string]time.Time         // token -> when the revoke that ended it returned
-	revokes   map[int]int                  // user -> revokes in flight
+	revokes   map[int][]*span              // user -> the revoke requests sent, each from send to answer
 	ambiguous map[string]bool              // logged in while a revoke of its user ran: may or may not have ended
 	acked     map[string]map[string]string // token -> writes answered 200
 	lost      []string
@@ -145,6 +146,9 @@ type ledger struct {
 	requests  atomic.Int64
 	interrupt atomic.Int64
 }
+
+// span is a request's time from send to answer (end zero while in flight).
+type span struct{ start, end time.Time }
 
 type tokenInfo struct {
 	token string
@@ -214,14 +218,24 @@ func (c *client) isAmbiguous(tok string) bool {
 }
 
 func (c *client) login() {
-	code, _, cookie, _ := c.do("login", "POST", "/login?user="+strconv.Itoa(c.user))
+	code, _, cookie, start := c.do("login", "POST", "/login?user="+strconv.Itoa(c.user))
 	if code != 200 || cookie == "" {
 		return
 	}
+	end := time.Now()
 	c.token = cookie
 	c.l.mu.Lock()
-	c.l.tokens[c.user] = append(c.l.tokens[c.user], tokenInfo{cookie, time.Now()})
+	c.l.tokens[c.user] = append(c.l.tokens[c.user], tokenInfo{cookie, end})
 	c.l.acked[cookie] = map[string]string{}
+	// A revoke of this user that overlapped the login may have listed the
+	// new session (committed before its answer was read) and ended it,
+	// even if the revoke answered first: neither revoked nor kept for sure.
+	for _, r := range c.l.revokes[c.user] {
+		if r.start.Before(end) && (r.end.IsZero() || r.end.After(start)) {
+			c.l.ambiguous[cookie] = true
+			break
+		}
+	}
 	c.l.mu.Unlock()
 }
 
@@ -240,11 +254,30 @@ func (c *client) sessionGone(start time.Time) {
 		}
 		if _, ok := c.revoked(c.token); !ok && !c.isAmbiguous(c.token) {
 			c.l.mu.Lock()
-			c.l.lost = append(c.l.lost, fmt.Sprintf("user %d session lost at %s", c.user, start.Format(time.RFC3339Nano)))
+			c.l.lost = append(c.l.lost, fmt.Sprintf("user %d session lost at %s (%s)", c.user, start.Format(time.RFC3339Nano), c.l.history(c.user, c.token)))
 			c.l.mu.Unlock()
 		}
 	}
 	c.token = ""
+}
+
+// history tells, for a failure message, when tok's login returned and
+// when the revokes of user ran. Caller holds l.mu.
+func (l *ledger) history(user int, tok string) string {
+	var b strings.Builder
+	var at time.Time
+	for _, ti := range l.tokens[user] {
+		if ti.token == tok {
+			at = ti.at
+			fmt.Fprintf(&b, "login returned %s; revokes of the user within 5 s:", at.Format(time.StampMicro))
+		}
+	}
+	for _, r := range l.revokes[user] {
+		if d := r.start.Sub(at); d > -5*time.Second && d < 5*time.Second {
+			fmt.Fprintf(&b, " %s-%s", r.start.Format(time.StampMicro), r.end.Format(time.StampMicro))
+		}
+	}
+	return b.String()
 }
 
 func (c *client) step() {
@@ -292,6 +325,8 @@ func (c *client) step() {
 	default:
 		start := time.Now()
 		c.l.mu.Lock()
+		rs := &span{start: start}
+		c.l.revokes[c.user] = append(c.l.revokes[c.user], rs)
 		var others []string
 		for _, ti := range c.l.tokens[c.user] {
 			if ti.token != c.token && ti.at.Before(start) {
@@ -300,6 +335,9 @@ func (c *client) step() {
 		}
 		c.l.mu.Unlock()
 		code, _, _, _ := c.do("revoke", "POST", "/revoke-others")
+		c.l.mu.Lock()
+		rs.end = time.Now()
+		c.l.mu.Unlock()
 		if code != 200 {
 			// A failed revoke (the database cut) may have ended some.
 			c.l.mu.Lock()
@@ -349,7 +387,7 @@ func TestLoadWithFaults(t *testing.T) {
 		addrs = append(addrs, p.Addr)
 	}
 	srv := newServer(t, db.URL, addrs)
-	l := &ledger{tokens: map[int][]tokenInfo{}, revokedAt: map[string]time.Time{}, ambiguous: map[string]bool{}, acked: map[string]map[string]string{},
+	l := &ledger{tokens: map[int][]tokenInfo{}, revokedAt: map[string]time.Time{}, ambiguous: map[string]bool{}, revokes: map[int][]*span{}, acked: map[string]map[string]string{},
 		errs: map[string]int{}, lat: map[string][]time.Duration{}}
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: users * clientsPerUser}}
 
