@@ -166,8 +166,7 @@ func TestCachedSoak(t *testing.T) {
 								UserID: s.uid, UserAgent: "soak", CreatedAt: s.created, UpdatedAt: now, LastActivity: now}
 							if n%2 == 0 {
 								// As a request does: load, then save the next
-								// version, a copy of the loaded Record (a hit's
-								// copy swaps with the load's cas token).
+								// version, a copy of the loaded Record.
 								if l, err := p.c.Load(ctx, s.key, now); err == nil {
 									next := *l
 									next.Data, next.ExpireDate, next.UpdatedAt, next.LastActivity = r.Data, r.ExpireDate, now, now

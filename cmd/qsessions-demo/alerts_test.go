@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,26 +29,8 @@ func geoFixture(t *testing.T) string {
 	return geo
 }
 
-// alertLines captures the demo's alert log lines for one test.
-type alertLines struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *alertLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *alertLines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func captureAlerts(t *testing.T) *alertLines {
-	l := &alertLines{}
+func captureAlerts(t *testing.T) *lockedLog {
+	l := &lockedLog{}
 	alertLogger = slog.New(slog.NewTextHandler(l, nil))
 	t.Cleanup(func() { alertLogger = nil })
 	return l

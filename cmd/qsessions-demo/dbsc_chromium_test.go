@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -200,32 +197,6 @@ func TestDBSCChromium(t *testing.T) {
 	if r := ended.TerminationEventDetails.DeletionReason; r != network.TerminationEventDetailsDeletionReasonServerRequested {
 		t.Fatalf("the device-bound session ended for %q, want ServerRequested", r)
 	}
-}
-
-// lockedLog is a log written by several goroutines (Chromium's output,
-// DevTools events) and read once, when a test fails.
-type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// Printf appends a line stamped with the time of day.
-func (l *lockedLog) Printf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	fmt.Fprintf(&l.buf, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // chromiumNoise matches Chromium log lines about what a headless container
