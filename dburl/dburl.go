@@ -302,8 +302,30 @@ func openSQLite(u *url.URL) (*DB, error) {
 // a driver name.
 type sqliteConnector struct{ dsn string }
 
-func (c sqliteConnector) Connect(context.Context) (driver.Conn, error) {
-	return (&sqlite3.SQLiteDriver{}).Open(c.dsn)
+// sqliteOpenWait bounds how long Connect retries a file that is locked
+// while it opens: as long as the busy timeout SQLiteDSN sets.
+const sqliteOpenWait = 5 * time.Second
+
+// Connect opens a connection. Opening runs the DSN's pragmas, and
+// switching a new file to WAL takes a lock for which SQLite does not use
+// its busy timeout: two processes opening a new file at once (two
+// instances starting, two migration appliers) would see "database is
+// locked". Connect retries that error every 10 ms for up to
+// sqliteOpenWait, within ctx.
+func (c sqliteConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	deadline := time.Now().Add(sqliteOpenWait)
+	for {
+		conn, err := (&sqlite3.SQLiteDriver{}).Open(c.dsn)
+		var se sqlite3.Error
+		if err == nil || !errors.As(err, &se) || (se.Code != sqlite3.ErrBusy && se.Code != sqlite3.ErrLocked) || time.Now().After(deadline) {
+			return conn, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 func (c sqliteConnector) Driver() driver.Driver { return &sqlite3.SQLiteDriver{} }
